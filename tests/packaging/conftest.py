@@ -5,7 +5,6 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,21 +18,23 @@ def run(*args: str | pathlib.Path, cwd: pathlib.Path | None = None) -> str:
         [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
     )
     if result.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        command = " ".join(map(str, args))
+        pytest.fail(f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """Wheels and sdists of all five distributions, plus typing_extensions for old Pythons."""
     out = tmp_path_factory.mktemp("wheelhouse")
     for dist in DISTRIBUTIONS:
         # sdist first, then the wheel built from that sdist: proves the sdist is complete.
-        run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, REPO / "packages" / dist)
+        source = REPO / "packages" / dist
+        run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, source)
     if sys.version_info < (3, 11):
         run(sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
             "--dest", out, "typing_extensions>=4.6")
-    yield out
+    return out
 
 
 def make_venv(where: pathlib.Path) -> pathlib.Path:
