@@ -33,7 +33,8 @@ TOOLING = {"pip", "setuptools", "wheel"}
 
 
 def _installed(python: pathlib.Path) -> set[str]:
-    listing = json.loads(run(python, "-m", "pip", "list", "--format=json", "--disable-pip-version-check"))
+    output = run(python, "-m", "pip", "list", "--format=json", "--disable-pip-version-check")
+    listing = json.loads(output)
     return {entry["name"].lower().replace("_", "-") for entry in listing} - TOOLING
 
 
