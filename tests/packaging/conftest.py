@@ -32,8 +32,17 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         source = REPO / "packages" / dist
         run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, source)
     if sys.version_info < (3, 11):
-        run(sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-            "--dest", out, "typing_extensions>=4.6")
+        run(
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary=:all:",
+            "--dest",
+            out,
+            "typing_extensions>=4.6",
+        )
     return out
 
 

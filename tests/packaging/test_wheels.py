@@ -68,8 +68,18 @@ def test_installs_alone_with_exactly_its_dependencies(
     wheelhouse: pathlib.Path, tmp_path: pathlib.Path, dist: str
 ) -> None:
     python = make_venv(tmp_path / "venv")
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-index", "--find-links", wheelhouse, dist)
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--find-links",
+        wheelhouse,
+        dist,
+    )
     expected, imports = EXPECTED[dist]
     if NEEDS_TYPING_EXTENSIONS and dist in NEEDS_EXTENSIONS:
         expected = expected | {"typing-extensions"}
