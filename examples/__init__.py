@@ -1,0 +1,1 @@
+"""Runnable examples for the asgi-* packages (not shipped in any distribution)."""
