@@ -1,0 +1,699 @@
+"""Serve a WSGI application from an ASGI server, streaming both ways.
+
+A request costs two thread hops in the common case: the event loop hands the request to a
+worker thread, the worker calls the application *and* iterates its response, and pushes the
+resulting ASGI messages into a small window that the event loop drains into ``send()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Optional, Tuple, Type
+
+from asgi_wsgi._types import (
+    ClientDisconnected,
+    Environ,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    WSGIApp,
+)
+
+__all__ = ("ClientDisconnected", "WsgiToAsgi", "WsgiToAsgiInstance")
+
+logger = logging.getLogger("asgi_wsgi")
+
+_ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
+
+_DEFAULT_WINDOW = 64 * 1024
+_ERROR_BODY = b"Internal Server Error"
+_BAD_REQUEST_BODY = b"Bad Request: too many repeated headers"
+
+
+class _WorkerPool:
+    """A bounded thread pool created on first use and re-created after ``fork()``."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is not None and self._pid == os.getpid():
+            return executor
+        with self._lock:
+            if self._executor is None or self._pid != os.getpid():
+                # After fork() the parent's threads do not exist here: start a fresh pool.
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.max_workers, thread_name_prefix="asgi-wsgi"
+                )
+                self._pid = os.getpid()
+            return self._executor
+
+    def shutdown(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None and self._pid == os.getpid():
+            executor.shutdown(wait=False)
+
+
+_default_pool = _WorkerPool(min(32, (os.cpu_count() or 1) + 4))
+
+
+def _set_result(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _BodyStream:
+    """``wsgi.input`` fed by ``receive()`` on the event loop, read by the worker thread.
+
+    The event loop side (``pump``) keeps at most about ``window`` bytes buffered; the worker's
+    reads wake the pump again when the buffer drains.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, receive: Receive, first: bytes, window: int
+    ) -> None:
+        self._loop = loop
+        self._receive = receive
+        self._buffer = bytearray(first)
+        self._window = window
+        self._cond = threading.Condition(threading.Lock())
+        self._eof = False
+        self.disconnected = False
+        self._paused: asyncio.Future[None] | None = None
+        self._reader_waiting = False
+
+    # --- event loop side -----------------------------------------------------------
+    async def pump(self) -> None:
+        """Receive the rest of the body on the event loop, pausing while the window is full."""
+        try:
+            while True:
+                with self._cond:
+                    if len(self._buffer) >= self._window and not self._reader_waiting:
+                        paused: asyncio.Future[None] | None = self._loop.create_future()
+                        self._paused = paused
+                    else:
+                        paused = None
+                    if self.disconnected:
+                        return
+                if paused is not None:
+                    await paused
+                    continue
+                message = await self._receive()
+                with self._cond:
+                    if message["type"] == "http.request":
+                        self._buffer += message.get("body", b"")
+                        if not message.get("more_body", False):
+                            self._eof = True
+                    else:
+                        self.disconnected = True
+                    self._cond.notify_all()
+                    if self._eof or self.disconnected:
+                        return
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    def disconnect(self) -> None:
+        """Mark the client gone (any thread); blocked reads raise `ClientDisconnected`."""
+        with self._cond:
+            self.disconnected = True
+            self._cond.notify_all()
+            paused, self._paused = self._paused, None
+        if paused is not None:
+            self._loop.call_soon_threadsafe(_set_result, paused)
+
+    # --- worker side -----------------------------------------------------------------
+    def _wait_for(self, enough: int) -> None:
+        # Called with the lock held: block until `enough` bytes, EOF or disconnect.
+        while len(self._buffer) < enough and not self._eof:
+            if self.disconnected:
+                break
+            self._reader_waiting = True
+            self._resume(force=True)
+            self._cond.wait()
+            self._reader_waiting = False
+        if self.disconnected and len(self._buffer) < enough:
+            raise ClientDisconnected("the client disconnected while the request body was read")
+
+    def _resume(self, force: bool = False) -> None:
+        paused = self._paused
+        if paused is not None and (force or len(self._buffer) < self._window):
+            self._paused = None
+            self._loop.call_soon_threadsafe(_set_result, paused)
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        self._resume()
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Read up to ``size`` bytes (all remaining bytes when negative or None)."""
+        with self._cond:
+            if size is None or size < 0:
+                self._wait_for(sys.maxsize)
+                return self._take(len(self._buffer))
+            self._wait_for(size)
+            return self._take(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read one line, up to ``size`` bytes when given."""
+        limit = sys.maxsize if size is None or size < 0 else size
+        with self._cond:
+            while True:
+                end = self._buffer.find(b"\n", 0, limit)
+                if end >= 0:
+                    return self._take(end + 1)
+                if len(self._buffer) >= limit or self._eof:
+                    return self._take(limit)
+                self._wait_for(len(self._buffer) + 1)
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        """Read lines until EOF, or until about ``hint`` bytes were read."""
+        lines: list[bytes] = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class _Response:
+    """ASGI messages produced by the worker, drained by the event loop with a bounded window."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, window: int) -> None:
+        self._loop = loop
+        self._window = window
+        self._cond = threading.Condition(threading.Lock())
+        self._items: deque[Message] = deque()
+        self._pending = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self.disconnected = False
+
+    # --- worker side -----------------------------------------------------------------
+    def push(self, *messages: Message, size: int = 0) -> None:
+        """Queue messages for ``send()``; block while more than the window is unsent."""
+        with self._cond:
+            if self.disconnected:
+                raise ClientDisconnected("the client disconnected while the response was sent")
+            self._items.extend(messages)
+            self._pending += size
+            waiter, self._waiter = self._waiter, None
+            if waiter is not None:
+                self._loop.call_soon_threadsafe(_set_result, waiter)
+            while self._pending > self._window and not self.disconnected:
+                self._cond.wait()
+            if self.disconnected:
+                raise ClientDisconnected("the client disconnected while the response was sent")
+
+    def finish(self, message: Message) -> None:
+        """Queue the final item; never blocks and never raises."""
+        with self._cond:
+            self._items.append(message)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            self._loop.call_soon_threadsafe(_set_result, waiter)
+
+    # --- event loop side -----------------------------------------------------------
+    def take(self) -> list[Message] | asyncio.Future[None]:
+        """Return the queued messages, or a future to await when there are none."""
+        with self._cond:
+            if self._items:
+                items = list(self._items)
+                self._items.clear()
+                return items
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._waiter = waiter
+            return waiter
+
+    def sent(self, size: int) -> None:
+        with self._cond:
+            before = self._pending
+            self._pending -= size
+            if before > self._window >= self._pending:
+                self._cond.notify_all()
+
+    def disconnect(self) -> None:
+        with self._cond:
+            self.disconnected = True
+            self._cond.notify_all()
+
+
+def _latin1(text: str) -> str:
+    # PEP 3333 "bytes as str": UTF-8 bytes of the path, each byte one latin-1 character.
+    return text.encode("utf-8").decode("latin-1")
+
+
+class _TooManyHeaders(ValueError):
+    pass
+
+
+class WsgiToAsgiInstance:
+    """Run one WSGI request for an ASGI ``http`` scope.
+
+    Args:
+        wsgi_application: The WSGI callable; it runs on a worker thread, never on the loop.
+        duplicate_header_limit: Most times one header name may repeat before the request is
+            answered with 400; ``None`` removes the limit.
+        pool: Internal: the worker pool of the owning `WsgiToAsgi`.
+        window: Bytes of request or response body buffered between loop and worker.
+        multithread: The ``wsgi.multithread`` value the application sees.
+    """
+
+    def __init__(
+        self,
+        wsgi_application: WSGIApp,
+        duplicate_header_limit: int | None = 100,
+        *,
+        pool: _WorkerPool | None = None,
+        window: int = _DEFAULT_WINDOW,
+        multithread: bool = True,
+    ) -> None:
+        self.wsgi_application = wsgi_application
+        self.duplicate_header_limit = duplicate_header_limit
+        self._pool = pool if pool is not None else _default_pool
+        self._window = window
+        self._multithread = multithread
+
+    def build_environ(self, scope: Scope, body: Any) -> Environ:
+        """Build the PEP 3333 environ for an ASGI ``http`` scope.
+
+        Args:
+            scope: The ASGI connection scope.
+            body: The file-like object to expose as ``wsgi.input``.
+
+        Raises:
+            ValueError: A header name repeats more than ``duplicate_header_limit`` times.
+        """
+        root_path: str = scope.get("root_path", "") or ""
+        path: str = scope["path"]
+        if root_path and (path == root_path or path.startswith(root_path.rstrip("/") + "/")):
+            path = path[len(root_path.rstrip("/")) :]
+        scheme = scope.get("scheme", "http") or "http"
+        environ: Environ = {
+            "REQUEST_METHOD": scope["method"],
+            "SCRIPT_NAME": _latin1(root_path.rstrip("/")),
+            "PATH_INFO": _latin1(path),
+            "QUERY_STRING": bytes(scope.get("query_string", b"")).decode("latin-1"),
+            "SERVER_PROTOCOL": "HTTP/" + str(scope.get("http_version", "1.1")),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scheme,
+            "wsgi.input": body,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": self._multithread,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "asgi.scope": scope,
+        }
+        server = scope.get("server")
+        if server and server[0] is not None:
+            environ["SERVER_NAME"] = str(server[0])
+            environ["SERVER_PORT"] = "0" if server[1] is None else str(server[1])
+        else:
+            environ["SERVER_NAME"] = "localhost"
+            environ["SERVER_PORT"] = "443" if scheme in ("https", "wss") else "80"
+        client = scope.get("client")
+        if client:
+            environ["REMOTE_ADDR"] = str(client[0])
+            environ["REMOTE_PORT"] = str(client[1])
+        # Repeated headers: collect per name, join once (linear in the header count).
+        seen: dict[bytes, list[str]] = {}
+        for raw_name, raw_value in scope.get("headers", ()):
+            values = seen.get(raw_name)
+            value = bytes(raw_value).decode("latin-1")
+            if values is None:
+                seen[raw_name] = [value]
+            else:
+                values.append(value)
+        limit = self.duplicate_header_limit
+        merged: dict[str, list[str]] = {}
+        for raw_name, values in seen.items():
+            name = bytes(raw_name).decode("latin-1").upper().replace("-", "_")
+            if name == "CONTENT_TYPE" or name == "CONTENT_LENGTH":
+                key = name
+            else:
+                key = "HTTP_" + name
+            existing = merged.get(key)
+            if existing is None:
+                merged[key] = values
+            else:
+                existing.extend(values)
+        for key, values in merged.items():
+            if limit is not None and len(values) > limit:
+                message = (
+                    f"header {key!r} is repeated {len(values)} times, more than "
+                    f"duplicate_header_limit={limit}; raise the limit or pass None"
+                )
+                raise _TooManyHeaders(message)
+            environ[key] = (
+                values[0]
+                if len(values) == 1
+                else ("; " if key == "HTTP_COOKIE" else ",").join(values)
+            )
+        return environ
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ``http`` scope; the application runs on a pool worker thread."""
+        if scope["type"] != "http":
+            message = f"WsgiToAsgiInstance serves 'http' scopes only, not {scope['type']!r}"
+            raise ValueError(message)
+        loop = asyncio.get_running_loop()
+        first = await receive()
+        if first["type"] != "http.request":
+            return  # disconnected before the request arrived
+        stream: _BodyStream | None = None
+        body: Any
+        if first.get("more_body", False):
+            stream = _BodyStream(loop, receive, first.get("body", b""), self._window)
+            body = stream
+        else:
+            body = io.BytesIO(first.get("body", b""))
+        try:
+            environ = self.build_environ(scope, body)
+        except _TooManyHeaders as exc:
+            logger.warning("Rejected request: %s", exc)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(_BAD_REQUEST_BODY)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _BAD_REQUEST_BODY})
+            return
+        response = _Response(loop, self._window)
+        pump = None if stream is None else loop.create_task(stream.pump())
+        self._pool.get().submit(_run_wsgi, self.wsgi_application, environ, response)
+        await self._drain(response, stream, pump, receive, send)
+
+    async def _drain(
+        self,
+        response: _Response,
+        stream: _BodyStream | None,
+        pump: asyncio.Task[None] | None,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        watcher: asyncio.Future[Message] | None = None
+        started = False
+        try:
+            while True:
+                items = response.take()
+                if isinstance(items, asyncio.Future):
+                    if watcher is None or watcher.done():
+                        await items
+                    else:
+                        await asyncio.wait((items, watcher), return_when=asyncio.FIRST_COMPLETED)
+                    watcher = self._check_watcher(watcher, response, stream)
+                    continue
+                for item in items:
+                    kind = item["type"]
+                    if kind == "http.response.body":
+                        if not response.disconnected:
+                            await send(item)
+                        response.sent(len(item.get("body", b"")))
+                        if not item.get("more_body", False):
+                            return
+                    elif kind == "http.response.start":
+                        started = True
+                        if not response.disconnected:
+                            await send(item)
+                    else:  # the worker failed: {"type": "error", "exc": ...}
+                        if response.disconnected or isinstance(item["exc"], ClientDisconnected):
+                            return
+                        if not started:
+                            await _send_500(send)
+                            return
+                        raise item["exc"]
+                # Still streaming: from now on, watch receive() for http.disconnect.
+                if watcher is None and (pump is None or pump.done()):
+                    if stream is None or not stream.disconnected:
+                        watcher = asyncio.ensure_future(receive())
+                else:
+                    watcher = self._check_watcher(watcher, response, stream)
+        except BaseException:
+            response.disconnect()
+            if stream is not None:
+                stream.disconnect()
+            raise
+        finally:
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+            if pump is not None and not pump.done():
+                pump.cancel()
+
+
+    @staticmethod
+    def _check_watcher(
+        watcher: asyncio.Future[Message] | None,
+        response: _Response,
+        stream: _BodyStream | None,
+    ) -> asyncio.Future[Message] | None:
+        if watcher is None or not watcher.done() or response.disconnected:
+            return watcher
+        if watcher.result().get("type") == "http.disconnect":
+            response.disconnect()
+            if stream is not None:
+                stream.disconnect()
+            return watcher
+        return None  # an unexpected message: watch again
+
+
+async def _send_500(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(_ERROR_BODY)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _ERROR_BODY})
+
+
+def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> None:
+    """Call the application and iterate its response (worker thread)."""
+    status: int | None = None
+    headers: list[tuple[bytes, bytes]] = []
+    headers_sent = False
+
+    def start_response(
+        status_line: str,
+        response_headers: list[tuple[str, str]],
+        exc_info: _ExcInfo | None = None,
+    ) -> Any:
+        nonlocal status, headers
+        if exc_info is not None:
+            try:
+                if headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif status is not None:
+            message = (
+                f"start_response() was already called (status {status}); call it again "
+                "only with exc_info, from an error handler"
+            )
+            raise RuntimeError(message)
+        if not isinstance(status_line, str):
+            message = f"status must be a str such as '200 OK', not {status_line!r}"
+            raise TypeError(message)
+        try:
+            code = int(status_line.split(" ", 1)[0])
+        except ValueError:
+            message = f"status must start with a 3-digit code, such as '200 OK', not {status_line!r}"
+            raise ValueError(message) from None
+        try:
+            encoded = [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in response_headers
+            ]
+        except (AttributeError, TypeError, ValueError):
+            message = (
+                "response headers must be a list of (str, str) tuples encodable as latin-1, "
+                f"not {response_headers!r}"
+            )
+            raise TypeError(message) from None
+        status, headers = code, encoded
+        return write
+
+    def emit(data: bytes) -> None:
+        nonlocal headers_sent
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            message = f"WSGI response data must be bytes, not {type(data).__name__}: {data!r:.80}"
+            raise TypeError(message)
+        if not data:
+            return
+        if status is None:
+            message = "the WSGI application produced body data before calling start_response()"
+            raise RuntimeError(message)
+        chunk = {"type": "http.response.body", "body": bytes(data), "more_body": True}
+        if headers_sent:
+            response.push(chunk, size=len(data))
+        else:
+            headers_sent = True
+            start = {"type": "http.response.start", "status": status, "headers": headers}
+            response.push(start, chunk, size=len(data))
+
+    def write(data: bytes) -> None:
+        emit(data)
+
+    result: Iterable[bytes] | None = None
+    try:
+        result = application(environ, start_response)
+        for data in result:
+            emit(data)
+            if response.disconnected:
+                break
+        if response.disconnected:
+            raise ClientDisconnected("the client disconnected")
+        if status is None:
+            message = "the WSGI application returned without calling start_response()"
+            raise RuntimeError(message)
+        if not headers_sent:
+            headers_sent = True
+            response.push({"type": "http.response.start", "status": status, "headers": headers})
+    except BaseException as exc:  # noqa: BLE001 - reported to the loop, which answers
+        _close(result, application)
+        if isinstance(exc, ClientDisconnected):
+            response.finish({"type": "error", "exc": exc})
+            return
+        logger.error(
+            "Exception in WSGI application %r (%s)",
+            application,
+            "after the response started; ending the connection"
+            if headers_sent
+            else "answering 500",
+            exc_info=exc,
+        )
+        response.finish({"type": "error", "exc": exc})
+        return
+    if _close(result, application):
+        response.finish({"type": "http.response.body"})
+    else:
+        response.finish({"type": "error", "exc": RuntimeError("close() failed")})
+
+
+def _close(result: Iterable[bytes] | None, application: WSGIApp) -> bool:
+    close = getattr(result, "close", None)
+    if close is None:
+        return True
+    try:
+        close()
+    except Exception:
+        logger.exception("Exception in close() of the response of WSGI application %r", application)
+        return False
+    return True
+
+
+class WsgiToAsgi:
+    """Serve a WSGI application from an ASGI server.
+
+    The application is called, and its response iterated, on a bounded pool of worker threads
+    (created lazily, so it survives ``fork()``); ``wsgi.input`` and the response stream with
+    backpressure. ``lifespan`` scopes are acknowledged, ``websocket`` scopes closed.
+
+    Args:
+        wsgi_application: The WSGI callable.
+        duplicate_header_limit: Most times one header name may repeat; more answers 400.
+            ``None`` removes the limit.
+        max_workers: Size of the worker pool (how many WSGI requests run at once). Defaults to
+            ``min(32, os.cpu_count() + 4)``, shared with other adapters using the default.
+        serialize: Run one request at a time (a pool of one worker), for applications that
+            are not thread-safe. ``wsgi.multithread`` is then false.
+        window: Bytes of request or response body buffered between the event loop and the
+            worker before the faster side waits.
+    """
+
+    def __init__(
+        self,
+        wsgi_application: WSGIApp,
+        duplicate_header_limit: int | None = 100,
+        *,
+        max_workers: int | None = None,
+        serialize: bool = False,
+        window: int = _DEFAULT_WINDOW,
+    ) -> None:
+        if max_workers is not None and max_workers < 1:
+            message = f"max_workers must be at least 1, not {max_workers!r}"
+            raise ValueError(message)
+        if window < 1:
+            message = f"window must be a positive number of bytes, not {window!r}"
+            raise ValueError(message)
+        if serialize and max_workers not in (None, 1):
+            message = f"serialize=True runs one worker; drop max_workers={max_workers!r}"
+            raise ValueError(message)
+        self.wsgi_application = wsgi_application
+        self.duplicate_header_limit = duplicate_header_limit
+        self.serialize = serialize
+        if serialize:
+            self._pool = _WorkerPool(1)
+        elif max_workers is None:
+            self._pool = _default_pool
+        else:
+            self._pool = _WorkerPool(max_workers)
+        self._window = window
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection; ``http`` requests run on a worker thread."""
+        kind = scope["type"]
+        if kind == "http":
+            instance = WsgiToAsgiInstance(
+                self.wsgi_application,
+                self.duplicate_header_limit,
+                pool=self._pool,
+                window=self._window,
+                multithread=not self.serialize,
+            )
+            await instance(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self._pool is not _default_pool:
+                        self._pool.shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        elif kind == "websocket":
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.close", "code": 1000})
+        else:
+            message = f"WsgiToAsgi cannot serve a {kind!r} scope; it serves 'http'"
+            raise ValueError(message)

@@ -1,0 +1,61 @@
+"""Helpers for the WSGI adapter tests: fake ASGI receive/send and small WSGI apps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+
+def http_scope(**overrides: Any) -> dict[str, Any]:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "server": ("testserver", 8000),
+        "client": ("127.0.0.1", 5555),
+    }
+    scope.update(overrides)
+    return scope
+
+
+class FakeClient:
+    """Feeds request messages to receive() and records what send() got."""
+
+    def __init__(self, bodies: Iterable[bytes] = (b"",)) -> None:
+        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        chunks = list(bodies)
+        for index, chunk in enumerate(chunks):
+            self.incoming.put_nowait(
+                {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
+            )
+        self.sent: list[dict[str, Any]] = []
+        self.sent_event = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        return await self.incoming.get()
+
+    async def send(self, message: Any) -> None:
+        self.sent.append(dict(message))
+        self.sent_event.set()
+
+    @property
+    def status(self) -> int:
+        return int(self.sent[0]["status"])
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent[1:])
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.sent[0]["headers"]:
+            if key == name:
+                return bytes(value)
+        return None
