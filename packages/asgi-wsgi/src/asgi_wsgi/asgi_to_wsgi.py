@@ -47,7 +47,17 @@ class _LoopThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        try:
+            self.loop.run_forever()
+        finally:
+            tasks = asyncio.all_tasks(self.loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                gather = asyncio.gather(*tasks, return_exceptions=True)
+                self.loop.run_until_complete(gather)
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
     async def _lifespan_step(self, message: Message, done_type: str) -> None:
         if self._lifespan_queue is None:
@@ -76,7 +86,7 @@ class _LoopThread:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
         try:
             await self._app(scope, receive, send)
-        except BaseException as exc:  # noqa: BLE001 - an app without lifespan support
+        except BaseException as exc:
             logger.debug("ASGI application does not support lifespan: %r", exc)
         finally:
             if self._lifespan_done is not None and not self._lifespan_done.done():
@@ -213,7 +223,7 @@ class AsgiToWsgi:
         async def run() -> None:
             try:
                 await self.application(scope, receive, send)
-            except BaseException as exc:  # noqa: BLE001 - answered on the WSGI thread
+            except BaseException as exc:
                 events.put(("done", exc, None))
             else:
                 events.put(("done", None, None))

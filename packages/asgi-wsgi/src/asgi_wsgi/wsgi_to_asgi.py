@@ -358,10 +358,7 @@ class WsgiToAsgiInstance:
         merged: dict[str, list[str]] = {}
         for raw_name, values in seen.items():
             name = bytes(raw_name).decode("latin-1").upper().replace("-", "_")
-            if name == "CONTENT_TYPE" or name == "CONTENT_LENGTH":
-                key = name
-            else:
-                key = "HTTP_" + name
+            key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + name
             existing = merged.get(key)
             if existing is None:
                 merged[key] = values
@@ -474,7 +471,6 @@ class WsgiToAsgiInstance:
             if pump is not None and not pump.done():
                 pump.cancel()
 
-
     @staticmethod
     def _check_watcher(
         watcher: asyncio.Future[Message] | None,
@@ -512,7 +508,7 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
     headers_sent = False
 
     def start_response(
-        status_line: str,
+        status_line: Any,
         response_headers: list[tuple[str, str]],
         exc_info: _ExcInfo | None = None,
     ) -> Any:
@@ -535,8 +531,8 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
         try:
             code = int(status_line.split(" ", 1)[0])
         except ValueError:
-            message = f"status must start with a 3-digit code, such as '200 OK', not {status_line!r}"
-            raise ValueError(message) from None
+            text = f"status must start with a 3-digit code such as '200 OK', not {status_line!r}"
+            raise ValueError(text) from None
         try:
             encoded = [
                 (name.lower().encode("latin-1"), value.encode("latin-1"))
@@ -551,7 +547,7 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
         status, headers = code, encoded
         return write
 
-    def emit(data: bytes) -> None:
+    def emit(data: Any) -> None:
         nonlocal headers_sent
         if not isinstance(data, (bytes, bytearray, memoryview)):
             message = f"WSGI response data must be bytes, not {type(data).__name__}: {data!r:.80}"
@@ -587,7 +583,7 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
         if not headers_sent:
             headers_sent = True
             response.push({"type": "http.response.start", "status": status, "headers": headers})
-    except BaseException as exc:  # noqa: BLE001 - reported to the loop, which answers
+    except BaseException as exc:
         _close(result, application)
         if isinstance(exc, ClientDisconnected):
             response.finish({"type": "error", "exc": exc})
@@ -695,5 +691,5 @@ class WsgiToAsgi:
             if message["type"] == "websocket.connect":
                 await send({"type": "websocket.close", "code": 1000})
         else:
-            message = f"WsgiToAsgi cannot serve a {kind!r} scope; it serves 'http'"
-            raise ValueError(message)
+            text = f"WsgiToAsgi cannot serve a {kind!r} scope; it serves 'http'"
+            raise ValueError(text)
