@@ -17,8 +17,6 @@ from typing import Any, Optional, Sequence
 
 __all__ = ("AsgirefMetaGuard", "diagnose", "install")
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_OURS = os.path.join(_HERE, "asgiref")
 # The first line of asgiref-meta's asgiref/__init__.py names the distribution.
 _MARKER = "(asgiref-meta)"
 _FIX = (
@@ -55,16 +53,34 @@ def diagnose(origin: Optional[str], locations: Sequence[str] = ()) -> Optional[s
     match = re.search(r"__version__\s*=\s*['\"]([^'\"]+)['\"]", text)
     real = f"the real asgiref {match.group(1)}" if match else "a foreign asgiref package"
     package_dir = os.path.dirname(origin)
-    if os.path.normcase(package_dir) == os.path.normcase(_OURS):
+    if os.path.exists(os.path.join(package_dir, "__about__.py")):
+        # asgiref-meta's __about__.py survived: the real asgiref's files were written over ours.
         return (
             f"Mixed install: {real} was installed over asgiref-meta in {package_dir}; its files "
             "replaced asgiref-meta's, so asgiref.sync would no longer be asgi_sync.\n" + _FIX
         )
+    ours = _find_ours(package_dir)
+    where = f"asgiref-meta's asgiref at {ours}" if ours else "asgiref-meta's asgiref"
     return (
-        f"{real.capitalize()} at {package_dir} shadows asgiref-meta's asgiref at {_OURS}: it "
-        "comes first on sys.path. Uninstall it from that location (or drop that directory "
-        f"from PYTHONPATH / sys.path).\n{_FIX}"
+        f"{real[0].upper()}{real[1:]} at {package_dir} is imported instead of {where}: it "
+        "comes first on sys.path and shadows it. Uninstall it from that location (or drop "
+        f"that directory from PYTHONPATH / sys.path).\n{_FIX}"
     )
+
+
+def _find_ours(exclude: str) -> Optional[str]:
+    # Only on the error path: look along sys.path for asgiref-meta's package directory.
+    for entry in sys.path:
+        candidate = os.path.join(entry or os.curdir, "asgiref")
+        if os.path.normcase(candidate) == os.path.normcase(exclude):
+            continue
+        try:
+            with open(os.path.join(candidate, "__init__.py"), encoding="utf-8") as file:
+                if _MARKER in file.read(4096):
+                    return candidate
+        except OSError:
+            continue
+    return None
 
 
 class AsgirefMetaGuard:

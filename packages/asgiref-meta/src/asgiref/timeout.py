@@ -82,7 +82,10 @@ class timeout:  # noqa: N801 - the asgiref name
         self._exit(exc_type)
 
     def _enter(self) -> None:
-        task = asyncio.current_task()
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running event loop in this thread
+            task = None
         if task is None:
             error = "timeout() must be used inside a task running on an asyncio event loop"
             raise RuntimeError(error)
