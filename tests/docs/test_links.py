@@ -43,7 +43,8 @@ def _target(page: pathlib.Path, href: str) -> tuple[pathlib.Path, str] | None:
     if not parsed.path:
         return page, parsed.fragment
     base = "" if parsed.path.startswith("/") else page.parent.relative_to(SITE).as_posix()
-    relative = posixpath.normpath(posixpath.join(base, urllib.parse.unquote(parsed.path).lstrip("/")))
+    path = urllib.parse.unquote(parsed.path).lstrip("/")
+    relative = posixpath.normpath(posixpath.join(base, path))
     target = SITE / relative
     if target.is_dir() or parsed.path.endswith("/"):
         target = target / "index.html"
