@@ -11,13 +11,13 @@ import asyncio
 import io
 import logging
 import os
+import queue
 import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Optional, Tuple, Type
+from typing import Any, Callable, Optional, Tuple, Type
 
 from asgi_wsgi._types import (
     ClientDisconnected,
@@ -41,32 +41,64 @@ _BAD_REQUEST_BODY = b"Bad Request: too many repeated headers"
 
 
 class _WorkerPool:
-    """A bounded thread pool created on first use and re-created after ``fork()``."""
+    """A bounded set of worker threads, started on demand and re-created after ``fork()``.
+
+    Lighter than `concurrent.futures.ThreadPoolExecutor`: a job is a plain call, no future.
+    """
 
     def __init__(self, max_workers: int) -> None:
         self.max_workers = max_workers
-        self._executor: ThreadPoolExecutor | None = None
-        self._pid = -1
         self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._threads = 0
+        self._idle = 0
+        self._pid = os.getpid()
 
-    def get(self) -> ThreadPoolExecutor:
-        executor = self._executor
-        if executor is not None and self._pid == os.getpid():
-            return executor
+    def submit(self, function: Callable[..., None], *args: Any) -> None:
+        """Run ``function(*args)`` on a worker thread (any thread may call this)."""
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._lock:
-            if self._executor is None or self._pid != os.getpid():
-                # After fork() the parent's threads do not exist here: start a fresh pool.
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.max_workers, thread_name_prefix="asgi-wsgi"
-                )
+            spawn = self._idle == 0 and self._threads < self.max_workers
+            if spawn:
+                self._threads += 1
+            else:
+                self._idle -= 1
+        self._jobs.put((function, args))
+        if spawn:
+            name = f"asgi-wsgi-{self._threads}"
+            threading.Thread(target=self._work, args=(self._jobs,), name=name, daemon=True).start()
+
+    def _after_fork(self) -> None:
+        # The parent's threads do not exist in the child: start from an empty pool.
+        with self._lock:
+            if self._pid != os.getpid():
+                self._jobs = queue.SimpleQueue()
+                self._threads = self._idle = 0
                 self._pid = os.getpid()
-            return self._executor
+
+    def _work(self, jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None]) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            function, args = job
+            try:
+                function(*args)
+            except BaseException:
+                logger.exception("Unexpected error in an asgi-wsgi worker thread")
+            del job, function, args
+            with self._lock:
+                self._idle += 1
 
     def shutdown(self) -> None:
+        """Let idle workers exit; busy ones exit after their current request."""
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None and self._pid == os.getpid():
-            executor.shutdown(wait=False)
+            count, self._threads, self._idle = self._threads, 0, 0
+            jobs, self._jobs = self._jobs, queue.SimpleQueue()
+        for _ in range(count):
+            jobs.put(None)
 
 
 _default_pool = _WorkerPool(min(32, (os.cpu_count() or 1) + 4))
@@ -213,31 +245,35 @@ class _Response:
     def __init__(self, loop: asyncio.AbstractEventLoop, window: int) -> None:
         self._loop = loop
         self._window = window
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._items: deque[Message] = deque()
         self._pending = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._space: threading.Event | None = None  # created only when the worker must wait
         self.disconnected = False
 
     # --- worker side -----------------------------------------------------------------
     def push(self, *messages: Message, size: int = 0) -> None:
         """Queue messages for ``send()``; block while more than the window is unsent."""
-        with self._cond:
+        with self._lock:
             if self.disconnected:
                 raise ClientDisconnected("the client disconnected while the response was sent")
             self._items.extend(messages)
             self._pending += size
             waiter, self._waiter = self._waiter, None
-            if waiter is not None:
-                self._loop.call_soon_threadsafe(_set_result, waiter)
-            while self._pending > self._window and not self.disconnected:
-                self._cond.wait()
+            space = None
+            if self._pending > self._window:
+                space = self._space = threading.Event()
+        if waiter is not None:
+            self._loop.call_soon_threadsafe(_set_result, waiter)
+        if space is not None:
+            space.wait()
             if self.disconnected:
                 raise ClientDisconnected("the client disconnected while the response was sent")
 
     def finish(self, message: Message) -> None:
         """Queue the final item; never blocks and never raises."""
-        with self._cond:
+        with self._lock:
             self._items.append(message)
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
@@ -246,7 +282,7 @@ class _Response:
     # --- event loop side -----------------------------------------------------------
     def take(self) -> list[Message] | asyncio.Future[None]:
         """Return the queued messages, or a future to await when there are none."""
-        with self._cond:
+        with self._lock:
             if self._items:
                 items = list(self._items)
                 self._items.clear()
@@ -256,16 +292,19 @@ class _Response:
             return waiter
 
     def sent(self, size: int) -> None:
-        with self._cond:
-            before = self._pending
+        with self._lock:
             self._pending -= size
-            if before > self._window >= self._pending:
-                self._cond.notify_all()
+            space = self._space
+            if space is not None and self._pending <= self._window:
+                self._space = None
+                space.set()
 
     def disconnect(self) -> None:
-        with self._cond:
+        with self._lock:
             self.disconnected = True
-            self._cond.notify_all()
+            space, self._space = self._space, None
+        if space is not None:
+            space.set()
 
 
 def _latin1(text: str) -> str:
@@ -412,7 +451,7 @@ class WsgiToAsgiInstance:
             return
         response = _Response(loop, self._window)
         pump = None if stream is None else loop.create_task(stream.pump())
-        self._pool.get().submit(_run_wsgi, self.wsgi_application, environ, response)
+        self._pool.submit(_run_wsgi, self.wsgi_application, environ, response)
         await self._drain(response, stream, pump, receive, send)
 
     async def _drain(
@@ -663,19 +702,20 @@ class WsgiToAsgi:
         else:
             self._pool = _WorkerPool(max_workers)
         self._window = window
+        # The instance holds no per-request state: one serves every request.
+        self._instance = WsgiToAsgiInstance(
+            wsgi_application,
+            duplicate_header_limit,
+            pool=self._pool,
+            window=window,
+            multithread=not serialize,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; ``http`` requests run on a worker thread."""
         kind = scope["type"]
         if kind == "http":
-            instance = WsgiToAsgiInstance(
-                self.wsgi_application,
-                self.duplicate_header_limit,
-                pool=self._pool,
-                window=self._window,
-                multithread=not self.serialize,
-            )
-            await instance(scope, receive, send)
+            await self._instance(scope, receive, send)
         elif kind == "lifespan":
             while True:
                 message = await receive()
