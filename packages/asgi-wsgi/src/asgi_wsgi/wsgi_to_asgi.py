@@ -35,6 +35,8 @@ logger = logging.getLogger("asgi_wsgi")
 
 _ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
 
+_Job = Tuple[Callable[..., None], Tuple[Any, ...]]
+
 _DEFAULT_WINDOW = 64 * 1024
 _ERROR_BODY = b"Internal Server Error"
 _BAD_REQUEST_BODY = b"Bad Request: too many repeated headers"
@@ -49,8 +51,7 @@ class _WorkerPool:
     def __init__(self, max_workers: int) -> None:
         self.max_workers = max_workers
         self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None]
-        self._jobs = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = 0
         self._idle = 0
         self._pid = os.getpid()
@@ -78,7 +79,7 @@ class _WorkerPool:
                 self._threads = self._idle = 0
                 self._pid = os.getpid()
 
-    def _work(self, jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None]) -> None:
+    def _work(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
         while True:
             job = jobs.get()
             if job is None:
