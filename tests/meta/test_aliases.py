@@ -36,7 +36,7 @@ def test_alias_is_the_attribute_of_the_asgiref_package(alias: str, target: str) 
 def test_from_import_gives_the_same_objects(alias: str, target: str) -> None:
     module = importlib.import_module(target)
     namespace: dict[str, object] = {}
-    exec(f"from {alias} import *", namespace)  # noqa: S102 - the star import under test
+    exec(f"from {alias} import *", namespace)
     exported = {name: value for name, value in namespace.items() if name != "__builtins__"}
     assert exported.keys() == set(module.__all__)
     assert all(value is getattr(module, name) for name, value in exported.items())
@@ -52,7 +52,6 @@ def test_all_parity(alias: str, target: str) -> None:
 
 def test_private_names_resolve_through_the_alias() -> None:
     import asgi_sync.compatibility
-
     import asgiref.compatibility
 
     private = [name for name in vars(asgi_sync.compatibility) if name.startswith("_")]
@@ -89,7 +88,6 @@ def test_patch_of_sync_names_reaches_asgi_sync(name: str) -> None:
 
 def test_thread_sensitive_machinery_is_one_per_process() -> None:
     import asgi_sync
-
     import asgiref.sync
 
     assert asgiref.sync.SyncToAsync is asgi_sync.SyncToAsync
@@ -99,7 +97,6 @@ def test_thread_sensitive_machinery_is_one_per_process() -> None:
 
 def test_local_is_asgi_local() -> None:
     import asgi_local
-
     import asgiref.local
 
     assert asgiref.local.Local is asgi_local.Local

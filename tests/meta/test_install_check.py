@@ -8,9 +8,9 @@ import pathlib
 import subprocess
 import sys
 
+import _asgiref_meta_guard
 import pytest
 
-import _asgiref_meta_guard
 import asgiref
 from asgiref._install_check import check_not_mixed
 
@@ -45,7 +45,9 @@ def test_real_metadata_beside_our_files_is_a_mixed_install(tmp_path: pathlib.Pat
         f"(asgiref-3.13.0.dist-info) are both installed in {site}."
     )
     assert FIX_LINE in message
-    assert "uv pip uninstall asgiref && uv pip install --reinstall --no-deps asgiref-meta" in message
+    assert "uv pip uninstall asgiref && uv pip install --reinstall --no-deps asgiref-meta" in (
+        message
+    )
     assert caught.value.name == "asgiref"
 
 
@@ -53,11 +55,13 @@ def test_real_metadata_beside_our_files_is_a_mixed_install(tmp_path: pathlib.Pat
     "entries",
     [
         ("asgiref_meta-3.13.0.dist-info",),
-        ("asgiref_meta-3.13.0.dist-info", "asgiref_extra-1.0.dist-info", "asgi_sync-0.1.0.dist-info"),
+        ("asgiref_meta-3.13.0.dist-info", "asgiref_x-1.0.dist-info", "asgi_sync-0.1.0.dist-info"),
         (),
     ],
 )
-def test_no_false_alarm_without_the_real_metadata(tmp_path: pathlib.Path, entries: tuple[str, ...]) -> None:
+def test_no_false_alarm_without_the_real_metadata(
+    tmp_path: pathlib.Path, entries: tuple[str, ...]
+) -> None:
     site = _site(tmp_path, *entries)
     check_not_mixed(str(site / "asgiref"))
 
@@ -82,7 +86,9 @@ def test_deleted_init_is_reported(tmp_path: pathlib.Path) -> None:
     package = _site(tmp_path) / "asgiref"
     message = _asgiref_meta_guard.diagnose(None, [str(package)])
     assert message is not None
-    assert message.startswith(f"`import asgiref` found {package} without asgiref-meta's __init__.py")
+    assert message.startswith(
+        f"`import asgiref` found {package} without asgiref-meta's __init__.py"
+    )
 
 
 def test_real_asgiref_earlier_on_sys_path_is_reported_at_import(tmp_path: pathlib.Path) -> None:
@@ -91,7 +97,12 @@ def test_real_asgiref_earlier_on_sys_path_is_reported_at_import(tmp_path: pathli
     code = "import _asgiref_meta_guard; _asgiref_meta_guard.install(); import asgiref"
     env = {**os.environ, "PYTHONPATH": str(package.parent)}
     result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()
@@ -106,8 +117,9 @@ def test_real_asgiref_earlier_on_sys_path_is_reported_at_import(tmp_path: pathli
 
 def test_guard_steps_aside_after_a_good_import() -> None:
     code = (
-        "import sys, _asgiref_meta_guard as g; g.install(); assert g.AsgirefMetaGuard in sys.meta_path;"
-        "import asgiref; assert g.AsgirefMetaGuard not in sys.meta_path; print(asgiref.__version__)"
+        "import sys, _asgiref_meta_guard as g; g.install();"
+        "assert g.AsgirefMetaGuard in sys.meta_path; import asgiref;"
+        "assert g.AsgirefMetaGuard not in sys.meta_path; print(asgiref.__version__)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False

@@ -96,7 +96,7 @@ async def test_output_sent_before_a_failure_comes_first_then_the_error() -> None
     communicator = ApplicationCommunicator(sends_then_fails, SCOPE)
     await asyncio.wait({communicator.future})
     assert await communicator.receive_output() == {"type": "first"}
-    with pytest.raises(ValueError, match="^app broke$"):
+    with pytest.raises(ValueError, match=r"^app broke$"):
         await communicator.receive_output()
 
 

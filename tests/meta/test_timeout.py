@@ -76,8 +76,9 @@ async def test_outside_cancellation_is_not_turned_into_timeout() -> None:
 
 
 def test_nan_is_rejected() -> None:
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="not nan"):
-        timeout(float("nan"))
+    with pytest.warns(DeprecationWarning, match=DEPRECATED):  # noqa: SIM117 - order matters
+        with pytest.raises(ValueError, match="not nan"):
+            timeout(float("nan"))
 
 
 def test_outside_a_task_is_a_clear_error() -> None:

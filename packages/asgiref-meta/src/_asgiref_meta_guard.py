@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 __all__ = ("AsgirefMetaGuard", "diagnose", "install")
 
@@ -29,7 +29,7 @@ _FIX = (
 )
 
 
-def diagnose(origin: Optional[str], locations: Sequence[str] = ()) -> Optional[str]:
+def diagnose(origin: str | None, locations: Sequence[str] = ()) -> str | None:
     """Return what is wrong with the `asgiref` package at `origin`, or None if it is ours.
 
     Args:
@@ -68,7 +68,7 @@ def diagnose(origin: Optional[str], locations: Sequence[str] = ()) -> Optional[s
     )
 
 
-def _find_ours(exclude: str) -> Optional[str]:
+def _find_ours(exclude: str) -> str | None:
     # Only on the error path: look along sys.path for asgiref-meta's package directory.
     for entry in sys.path:
         candidate = os.path.join(entry or os.curdir, "asgiref")
@@ -87,7 +87,7 @@ class AsgirefMetaGuard:
     """A `sys.meta_path` finder that checks the first import of `asgiref`."""
 
     @classmethod
-    def find_spec(cls, fullname: str, path: Optional[Sequence[str]] = None, target: Any = None) -> Any:
+    def find_spec(cls, fullname: str, path: Sequence[str] | None = None, target: Any = None) -> Any:
         """Find `asgiref` with the other finders and raise `ImportError` if it is not ours."""
         if fullname != "asgiref":
             return None

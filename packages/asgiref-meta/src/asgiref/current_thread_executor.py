@@ -1,8 +1,8 @@
-"""`asgiref.current_thread_executor` is `asgi_sync.current_thread_executor` (from asgi-sync): the very same module object.
+"""Alias: importing `asgiref.current_thread_executor` gives `asgi_sync.current_thread_executor`.
 
-Importing this module replaces its own `sys.modules` entry with `asgi_sync.current_thread_executor`, so every
-name, private ones included, resolves there, and `mock.patch("asgiref.current_thread_executor.X")` patches
-`asgi_sync.current_thread_executor.X` for every caller. Type checkers see the star import below instead.
+The import replaces this module's own `sys.modules` entry with the target module, so
+every name, private ones included, resolves there, and a `mock.patch` through the asgiref
+name patches the target for every caller. Type checkers see the star import instead.
 """
 
 from __future__ import annotations
@@ -17,5 +17,3 @@ if TYPE_CHECKING:
     from asgi_sync.current_thread_executor import __all__ as __all__
 else:
     sys.modules[__name__] = asgi_sync.current_thread_executor
-
-# asgiref-meta alias module

@@ -1,8 +1,8 @@
-"""`asgiref.server` is `asgi_stateless_server` (from asgi-stateless-server): the very same module object.
+"""Alias module: importing `asgiref.server` gives `asgi_stateless_server` itself.
 
-Importing this module replaces its own `sys.modules` entry with `asgi_stateless_server`, so every
-name, private ones included, resolves there, and `mock.patch("asgiref.server.X")` patches
-`asgi_stateless_server.X` for every caller. Type checkers see the star import below instead.
+The import replaces this module's own `sys.modules` entry with the target module, so
+every name, private ones included, resolves there, and a `mock.patch` through the asgiref
+name patches the target for every caller. Type checkers see the star import instead.
 """
 
 from __future__ import annotations
@@ -17,5 +17,3 @@ if TYPE_CHECKING:
     from asgi_stateless_server import __all__ as __all__
 else:
     sys.modules[__name__] = asgi_stateless_server
-
-# asgiref-meta alias module

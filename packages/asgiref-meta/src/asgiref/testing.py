@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from typing import Any, Dict, Mapping
+from typing import Any, Awaitable, Dict, Mapping
 
 from asgi_sync.compatibility import guarantee_single_callable
 
@@ -41,7 +41,9 @@ class ApplicationCommunicator:
         self.future: asyncio.Future[Any] = contextvars.Context().run(self._start)
 
     def _start(self) -> asyncio.Future[Any]:
-        coroutine = self.application(self.scope, self.input_queue.get, self.output_queue.put)
+        coroutine: Awaitable[Any] = self.application(
+            self.scope, self.input_queue.get, self.output_queue.put
+        )
         return asyncio.ensure_future(coroutine)
 
     def _raise_if_failed(self) -> None:
@@ -100,11 +102,11 @@ class ApplicationCommunicator:
                 if not getter.done():
                     getter.cancel()
             if getter.done() and not getter.cancelled():
-                message: Dict[str, Any] = getter.result()
-                return message
+                result: Dict[str, Any] = getter.result()
+                return result
         if not self.output_queue.empty():
-            message = self.output_queue.get_nowait()
-            return message
+            queued: Dict[str, Any] = self.output_queue.get_nowait()
+            return queued
         if self.future.done():
             self._raise_if_failed()
         else:

@@ -6,7 +6,7 @@ import asyncio
 import sys
 import warnings
 from types import TracebackType
-from typing import Optional, Type
+from typing import Type
 
 __all__ = ("timeout",)
 
@@ -16,7 +16,7 @@ _DEPRECATION = (
 )
 
 
-class timeout:  # noqa: N801 - the asgiref name
+class timeout:
     """Cancel the enclosed block when it runs longer than `timeout` seconds.
 
     Use it as `async with timeout(1.5): ...` inside a task; the task is cancelled on its own
@@ -32,7 +32,7 @@ class timeout:  # noqa: N801 - the asgiref name
     """
 
     def __init__(
-        self, timeout: Optional[float], *, loop: Optional[asyncio.AbstractEventLoop] = None
+        self, timeout: float | None, *, loop: asyncio.AbstractEventLoop | None = None
     ) -> None:
         warnings.warn(_DEPRECATION, DeprecationWarning, stacklevel=2)
         if timeout is not None and timeout != timeout:  # NaN
@@ -40,10 +40,10 @@ class timeout:  # noqa: N801 - the asgiref name
             raise ValueError(error)
         self._timeout = timeout
         self._loop = loop
-        self._task: Optional[asyncio.Task[object]] = None
-        self._handle: Optional[asyncio.TimerHandle] = None
+        self._task: asyncio.Task[object] | None = None
+        self._handle: asyncio.Handle | None = None
         self._expired = False
-        self._deadline: Optional[float] = None
+        self._deadline: float | None = None
 
     @property
     def expired(self) -> bool:
@@ -51,7 +51,7 @@ class timeout:  # noqa: N801 - the asgiref name
         return self._expired
 
     @property
-    def remaining(self) -> Optional[float]:
+    def remaining(self) -> float | None:
         """Seconds left (0.0 once passed), or None when there is no limit or not entered."""
         if self._deadline is None or self._loop is None:
             return None
@@ -63,9 +63,9 @@ class timeout:  # noqa: N801 - the asgiref name
 
     def __exit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: Type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._exit(exc_type)
 
@@ -75,9 +75,9 @@ class timeout:  # noqa: N801 - the asgiref name
 
     async def __aexit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: Type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._exit(exc_type)
 
@@ -105,7 +105,7 @@ class timeout:  # noqa: N801 - the asgiref name
         self._task.cancel()
         self._expired = True
 
-    def _exit(self, exc_type: Optional[Type[BaseException]]) -> None:
+    def _exit(self, exc_type: Type[BaseException] | None) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

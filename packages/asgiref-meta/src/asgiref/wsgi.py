@@ -1,8 +1,8 @@
-"""`asgiref.wsgi` is `asgi_wsgi` (from asgi-wsgi): the very same module object.
+"""Alias module: importing `asgiref.wsgi` gives `asgi_wsgi` itself.
 
-Importing this module replaces its own `sys.modules` entry with `asgi_wsgi`, so every
-name, private ones included, resolves there, and `mock.patch("asgiref.wsgi.X")` patches
-`asgi_wsgi.X` for every caller. Type checkers see the star import below instead.
+The import replaces this module's own `sys.modules` entry with the target module, so
+every name, private ones included, resolves there, and a `mock.patch` through the asgiref
+name patches the target for every caller. Type checkers see the star import instead.
 """
 
 from __future__ import annotations
@@ -17,5 +17,3 @@ if TYPE_CHECKING:
     from asgi_wsgi import __all__ as __all__
 else:
     sys.modules[__name__] = asgi_wsgi
-
-# asgiref-meta alias module

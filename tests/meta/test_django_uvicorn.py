@@ -1,0 +1,104 @@
+"""A Django project served by uvicorn, with asgiref-meta in place of asgiref."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """uvicorn serving tests.meta.djangoapp in a subprocess, on a socket we bound first."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    env = {
+        **os.environ,
+        "ASGIREF_META_TEST_DB": str(tmp_path_factory.mktemp("django") / "db.sqlite3"),
+        "PYTHONPATH": str(REPO),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.meta.djangoapp.serve", str(listener.fileno())],
+        pass_fds=[listener.fileno()],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    listener.close()  # the server holds its own copy
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # The socket is already listening: the first request waits for Django to be ready.
+        try:
+            response = httpx.get(f"{url}/async/", timeout=20)
+        except httpx.HTTPError as exc:
+            server.kill()
+            output = server.communicate()[0].decode(errors="replace")
+            pytest.fail(f"the Django server did not answer ({exc!r}); its output:\n{output}")
+        assert response.status_code == 200, response.text
+        yield url
+    finally:
+        server.terminate()
+        try:
+            output, _ = server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            output, _ = server.communicate()
+        if server.returncode not in (0, -15):
+            print(output.decode(errors="replace"))
+
+
+@pytest.mark.timeout(30)
+def test_sync_and_async_views_on_one_keep_alive_connection(base_url: str) -> None:
+    ports = set()
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        before = client.get("/async/").json()["count"]
+        for number in range(1, 6):
+            response = client.get("/sync/", params={"label": f"seq{number}"})
+            assert response.status_code == 200
+            body = response.json()
+            assert body["count"] == before + number
+            # Thread-sensitive: the sync middleware and the sync view share one thread,
+            # a worker (the server runs async, so never the main thread).
+            assert body["same_thread_as_middleware"] is True
+            assert body["main_thread"] is False
+            ports.add(body["remote_port"])
+            hello = client.get("/async/", params={"name": f"n{number}"})
+            assert hello.json() == {"hello": f"n{number}", "count": before + number}
+    assert len(ports) == 1, f"expected one keep-alive connection, saw client ports {ports}"
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(30)
+async def test_concurrent_requests(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        slow = [client.get("/async/", params={"sleep": "0.5", "name": str(i)}) for i in range(8)]
+        responses = await asyncio.gather(*slow)
+        elapsed = loop.time() - started
+        assert [r.json()["hello"] for r in responses] == [str(i) for i in range(8)]
+        # Eight half-second async views overlap on the loop: far less than 8 x 0.5 s.
+        assert elapsed < 2.5, elapsed
+
+        before = (await client.get("/async/")).json()["count"]
+        hits = await asyncio.gather(
+            *(client.get("/sync/", params={"label": "c"}) for _ in range(10))
+        )
+        bodies = [r.json() for r in hits]
+        assert all(r.status_code == 200 for r in hits)
+        assert all(b["same_thread_as_middleware"] for b in bodies)
+        assert sorted(b["count"] for b in bodies)[-1] == before + 10
+        after = (await client.get("/async/")).json()["count"]
+        assert after == before + 10
