@@ -1,6 +1,6 @@
 """Command line: serve a Redis Stream until Ctrl-C.
 
-    python -m examples.redis_stream --url redis://127.0.0.1:6379/0
+python -m examples.redis_stream --url redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ __all__ = ("main",)
 import argparse
 import asyncio
 import logging
-from typing import Optional, Sequence
+from typing import Sequence
 
 import redis.asyncio as redis
 
@@ -36,7 +36,7 @@ async def serve(arguments: argparse.Namespace) -> None:
         await client.aclose()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Parse the arguments and serve until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m examples.redis_stream")
     parser.add_argument("--url", default="redis://127.0.0.1:6379/0")

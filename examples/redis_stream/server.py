@@ -161,7 +161,7 @@ class RedisStreamServer(StatelessServer):
         for entry_id, fields in entries:
             await self._dispatch(entry_id, fields)
 
-    async def _dispatch(self, entry_id: str, fields: Optional[Dict[str, str]]) -> None:
+    async def _dispatch(self, entry_id: str, fields: Dict[str, str] | None) -> None:
         if entry_id in self.in_flight:
             return  # Already being handled here; a reclaim only reset its idle time.
         if not fields or "sender" not in fields or "body" not in fields:
@@ -239,7 +239,7 @@ class RedisStreamServer(StatelessServer):
                         pipe.xadd(self.reply_stream, reply)  # type: ignore[arg-type]
                         pipe.xack(self.stream, self.group, entry_id)
                     await pipe.execute()
-            except Exception as error:  # noqa: BLE001 - handed to each waiting sender
+            except Exception as error:  # handed to each waiting sender
                 for _, _, written in batch:
                     if not written.done():
                         written.set_exception(error)

@@ -24,9 +24,8 @@ import time
 from collections.abc import Awaitable, Hashable
 from typing import Any, Callable, Dict, List, Set, TypedDict
 
-from asgi_sync.compatibility import guarantee_single_callable
-
 from asgi_stateless_server.__about__ import __version__ as __version__
+from asgi_sync.compatibility import guarantee_single_callable
 
 logger = logging.getLogger("asgi_stateless_server")
 
