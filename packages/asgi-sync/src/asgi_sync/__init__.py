@@ -26,14 +26,12 @@ from concurrent.futures import Executor, Future
 from queue import SimpleQueue
 from types import TracebackType
 from typing import (
-    TYPE_CHECKING,
     Any,
     Awaitable,
     Callable,
+    ClassVar,
     Coroutine,
     Generic,
-    List,
-    Optional,
     Tuple,
     Type,
     TypeVar,
@@ -42,7 +40,6 @@ from typing import (
 )
 
 import asgi_local  # TEMP until asgi_local.bind_context_to_current_thread lands
-
 from asgi_sync.__about__ import __version__ as __version__
 from asgi_sync.current_thread_executor import CurrentThreadExecutor as CurrentThreadExecutor
 
@@ -91,11 +88,11 @@ else:
         Returns:
             True when calling ``func`` returns a coroutine (or ``func`` says so).
         """
-        if inspect.iscoroutinefunction(func):
-            return True
         while isinstance(func, functools.partial):
             func = func.func
         func = getattr(func, "__func__", func)
+        if inspect.iscoroutinefunction(func):
+            return True
         return getattr(func, "_is_coroutine", None) is _IS_COROUTINE_MARKER
 
     def markcoroutinefunction(func: _F) -> _F:
@@ -235,15 +232,15 @@ def _acquire_runner() -> _LoopRunner:
 
 class _ThreadState(threading.local):
     # The loop and task list of the sync_to_async call this thread is running, if any.
-    loop: Optional[asyncio.AbstractEventLoop] = None
-    task_context: Optional[List["asyncio.Task[Any]"]] = None
+    loop: asyncio.AbstractEventLoop | None = None
+    task_context: list[asyncio.Task[Any]] | None = None
 
 
 _thread_state = _ThreadState()
 
 # The CurrentThreadExecutor of the innermost async_to_sync of this request.
-_current_executor: contextvars.ContextVar[Optional[CurrentThreadExecutor]] = (
-    contextvars.ContextVar("asgi_sync.current_executor", default=None)
+_current_executor: contextvars.ContextVar[CurrentThreadExecutor | None] = contextvars.ContextVar(
+    "asgi_sync.current_executor", default=None
 )
 
 
@@ -329,7 +326,7 @@ class AsyncToSync(Generic[_P, _R]):
         force_new_loop: bool = False,
     ) -> None:
         if not callable(awaitable):
-            message = f"async_to_sync needs a callable returning an awaitable, got {awaitable!r}."
+            message = f"async_to_sync needs a callable returning an awaitable, got {awaitable!r}."  # type: ignore[unreachable]
             raise TypeError(message)
         if not iscoroutinefunction(awaitable) and not iscoroutinefunction(
             getattr(awaitable, "__call__", awaitable)  # noqa: B004
@@ -374,6 +371,7 @@ class AsyncToSync(Generic[_P, _R]):
 
         runner: _LoopRunner | None = None
         pinned = False
+        wait_for: Future[Any] = call_result
         if loop is None:
             single = _single_thread_context.get()
             if single is not None:
@@ -384,7 +382,8 @@ class AsyncToSync(Generic[_P, _R]):
             else:
                 runner = _acquire_runner()
             loop = runner.loop
-            main = _alone(main)
+            wait_for = Future()
+            main = _alone(main, wait_for)
         try:
             loop.call_soon_threadsafe(_start_task, loop, main, context)
         except BaseException:
@@ -393,7 +392,7 @@ class AsyncToSync(Generic[_P, _R]):
                 runner.release()
             raise
         try:
-            executor.run_until_future(call_result)
+            executor.run_until_future(wait_for)
         finally:
             if runner is not None and not pinned:
                 runner.release()
@@ -442,17 +441,20 @@ class AsyncToSync(Generic[_P, _R]):
                 task_context.remove(current)
 
 
-async def _alone(main: Awaitable[None]) -> None:
-    """Run ``main``, then cancel and await whatever tasks it left on this private loop."""
+async def _alone(main: Awaitable[None], done: Future[None]) -> None:
+    """Run ``main``, cancel and await the tasks it left on this private loop, set ``done``."""
     try:
         await main
     finally:
         me = asyncio.current_task()
         others = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-        if others:
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
+        try:
+            if others:
+                for task in others:
+                    task.cancel()
+                await asyncio.gather(*others, return_exceptions=True)
+        finally:
+            done.set_result(None)
 
 
 if sys.version_info >= (3, 11):
@@ -498,9 +500,9 @@ class SyncToAsync(Generic[_P, _R]):
         contextvars.ContextVar("thread_sensitive_context")
     )
     # Each live ThreadSensitiveContext -> the executor its calls run on.
-    context_to_thread_executor: weakref.WeakKeyDictionary[ThreadSensitiveContext, Executor] = (
-        weakref.WeakKeyDictionary()
-    )
+    context_to_thread_executor: ClassVar[
+        weakref.WeakKeyDictionary[ThreadSensitiveContext, Executor]
+    ] = weakref.WeakKeyDictionary()
     # The process-wide thread for thread-sensitive calls outside any context.
     single_thread_executor: Executor = _Worker("asgi_sync-thread-sensitive")
 
@@ -550,7 +552,7 @@ class SyncToAsync(Generic[_P, _R]):
             context = contextvars.copy_context()
             base = context.copy()
         child = functools.partial(self.func, *args, **kwargs)
-        func = functools.partial(context.run, _enter_and_call)
+        func: Callable[..., _R] = functools.partial(context.run, _enter_and_call)  # type: ignore[arg-type]
         task_context: list[asyncio.Task[Any]] = []
         exc_info = sys.exc_info()
         future = loop.create_future()
@@ -706,8 +708,8 @@ class _SingleThreadState:
         self.runner: _LoopRunner | None = None
 
 
-_single_thread_context: contextvars.ContextVar[Optional[_SingleThreadState]] = (
-    contextvars.ContextVar("asgi_sync.single_thread_context", default=None)
+_single_thread_context: contextvars.ContextVar[_SingleThreadState | None] = contextvars.ContextVar(
+    "asgi_sync.single_thread_context", default=None
 )
 
 
@@ -719,7 +721,7 @@ class AsyncSingleThreadContext:
     """
 
     def __init__(self) -> None:
-        self._token: contextvars.Token[Optional[_SingleThreadState]] | None = None
+        self._token: contextvars.Token[_SingleThreadState | None] | None = None
         self._state: _SingleThreadState | None = None
 
     def __enter__(self) -> AsyncSingleThreadContext:
@@ -779,9 +781,7 @@ def async_to_sync(
 
 
 def async_to_sync(
-    awaitable: Optional[
-        Union[Callable[_P, Coroutine[Any, Any, _R]], Callable[_P, Awaitable[_R]]]
-    ] = None,
+    awaitable: Callable[_P, Coroutine[Any, Any, _R]] | Callable[_P, Awaitable[_R]] | None = None,
     *,
     force_new_loop: bool = False,
 ) -> Union[
@@ -862,5 +862,3 @@ def sync_to_async(
             f, thread_sensitive=thread_sensitive, executor=executor, context=context
         )
     return SyncToAsync(func, thread_sensitive=thread_sensitive, executor=executor, context=context)
-
-
