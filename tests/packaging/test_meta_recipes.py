@@ -21,6 +21,7 @@ from tests.packaging.conftest import DISTRIBUTIONS, make_venv, run
 pytestmark = pytest.mark.timeout(300)
 
 OVERRIDE = 'asgiref ; sys_platform == "never"\n'
+PIP_REPAIR = "pip uninstall -y asgiref && pip install --force-reinstall --no-deps asgiref-meta"
 
 # Django runs an async view with asgiref-meta's asgiref; prints where asgiref came from.
 SMOKE = """
@@ -60,9 +61,8 @@ def _assert_django_on_meta(python: pathlib.Path, venv: pathlib.Path) -> None:
 
 
 def _import_error(python: pathlib.Path) -> str:
-    result = subprocess.run(
-        [str(python), "-c", "import asgiref"], capture_output=True, text=True, timeout=60, check=False
-    )
+    command = [str(python), "-c", "import asgiref"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     return result.stderr
 
@@ -84,7 +84,7 @@ def test_pip_recipe(wheelhouse: pathlib.Path, tmp_path: pathlib.Path) -> None:
     message = _import_error(python)
     assert "the real asgiref" in message
     assert "was installed over asgiref-meta" in message
-    assert "pip uninstall -y asgiref && pip install --force-reinstall --no-deps asgiref-meta" in message
+    assert f"{PIP_REPAIR}\n" in message
 
     # The repair the message gives (asgiref-meta from our wheel instead of the index).
     run(*pip, "uninstall", "-y", "asgiref")
@@ -110,10 +110,12 @@ def test_uv_recipe(wheelhouse: pathlib.Path, tmp_path: pathlib.Path) -> None:
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, venv)
     python = venv / "bin" / "python"
-    # The recipe: echo 'asgiref ; sys_platform == "never"' | uv pip install --overrides /dev/stdin django asgiref-meta
+    # The recipe: echo 'asgiref ; sys_platform == "never"' |
+    #             uv pip install --overrides /dev/stdin django asgiref-meta
     recipe = subprocess.run(
         [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", str(python),
-         "--overrides", "/dev/stdin", "--find-links", str(wheelhouse), "django", *_wheels(wheelhouse)],
+         "--overrides", "/dev/stdin", "--find-links", str(wheelhouse),
+         "django", *_wheels(wheelhouse)],
         input=OVERRIDE, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert recipe.returncode == 0, recipe.stderr
