@@ -12,6 +12,7 @@ import argparse
 import signal
 import socket
 import sys
+import threading
 from types import FrameType
 
 import uvicorn
@@ -55,6 +56,16 @@ def _banner(url: str) -> str:
     return "\n".join(lines)
 
 
+class _DemoServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, shutting_down: threading.Event) -> None:
+        super().__init__(config)
+        self._shutting_down = shutting_down
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._shutting_down.set()
+        super().handle_exit(sig, frame)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     del signum, frame
     raise KeyboardInterrupt
@@ -75,14 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}"
+    shutting_down = threading.Event()
     config = uvicorn.Config(
-        build_app(),
+        build_app(shutting_down),
         lifespan="off",
         log_level=args.log_level,
         # Do not wait forever for a client in the middle of a 4 GiB download.
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=2,
     )
-    server = uvicorn.Server(config)
+    server = _DemoServer(config, shutting_down)
     # uvicorn handles SIGINT and SIGTERM itself, shuts down gracefully and may re-raise the
     # signal afterwards; with this handler in place, both end up as KeyboardInterrupt here.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import logging
 import threading
 import time
 from typing import Any, Awaitable, Callable, Dict, Iterable, Iterator, List
@@ -38,6 +39,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 StartResponse = Callable[..., Any]
+
+# uvicorn configures this logger, so its lines appear next to the server's own.
+logger = logging.getLogger("uvicorn.error")
 
 #: One chunk of the download: 64 KiB of a fixed byte pattern, so a client can check it.
 CHUNK = bytes(range(256)) * 256
@@ -236,12 +240,26 @@ _INDEX = {
 }
 
 
-def build_app() -> ASGIApp:
-    """Build the demo's ASGI 3 application (HTTP only; lifespan is not used)."""
+def build_app(shutting_down: threading.Event | None = None) -> ASGIApp:
+    """Build the demo's ASGI 3 application (HTTP only; lifespan is not used).
+
+    Args:
+        shutting_down: Set by the server when it stops. A request that the server then
+            cancels (a download still running after the grace period) ends quietly instead
+            of being reported as an application error.
+    """
     wsgi = WsgiToAsgi(wsgi_app)
     counter = itertools.count(1)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await route(scope, receive, send)
+        except asyncio.CancelledError:
+            if shutting_down is None or not shutting_down.is_set():
+                raise
+            logger.info("%s: cancelled by the server's shutdown", scope.get("path"))
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         # Runs in this request's own task: the value is this request's alone.

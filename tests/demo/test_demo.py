@@ -260,3 +260,25 @@ def test_busy_port_is_a_clear_error() -> None:
     assert code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in demo.output
     assert "Traceback" not in demo.output
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_during_a_download_exits_promptly() -> None:
+    demo = Demo("--port", "0")
+    try:
+        url = demo.wait_for_url()
+        demo.wait_until_serving()
+        with httpx.Client(base_url=url, timeout=20.0) as client:
+            request = client.build_request("GET", "/wsgi/download", params={"mb": "4096"})
+            response = client.send(request, stream=True)
+            try:
+                # Read a little, then stall: the WSGI worker is now blocked by backpressure.
+                assert next(response.iter_bytes())
+                code = demo.stop(signal.SIGINT)
+            finally:
+                response.close()
+    finally:
+        demo.close()
+    assert "Traceback" not in demo.output
+    assert code == 0, demo.output
+    assert demo.lines[-1].strip() == "asgi-* demo stopped."
