@@ -102,7 +102,8 @@ class _WorkerPool:
             jobs.put(None)
 
 
-_default_pool = _WorkerPool(min(32, (os.cpu_count() or 1) + 4))
+_DEFAULT_MAX_WORKERS = 40
+_default_pool = _WorkerPool(_DEFAULT_MAX_WORKERS)
 
 
 def _set_result(future: asyncio.Future[None]) -> None:
@@ -668,7 +669,7 @@ class WsgiToAsgi:
         duplicate_header_limit: Most times one header name may repeat; more answers 400.
             ``None`` removes the limit.
         max_workers: Size of the worker pool (how many WSGI requests run at once). Defaults to
-            ``min(32, os.cpu_count() + 4)``, shared with other adapters using the default.
+            40 (threads start on demand), shared with other adapters using the default.
         serialize: Run one request at a time (a pool of one worker), for applications that
             are not thread-safe. ``wsgi.multithread`` is then false.
         window: Bytes of request or response body buffered between the event loop and the
