@@ -589,3 +589,29 @@ def test_run_returns_when_handle_returns() -> None:
     assert not thread.is_alive()
     assert app.finished == 3
     assert server.application_instances == {}
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(20)
+async def test_instance_bound_holds_under_churn() -> None:
+    """10,000 lookups over 500 ids, max_applications=100: never more than 100 alive.
+
+    The lossless version of this load, with replies, is the Redis Stream example's load
+    test; here only the bound of the base class is under test, counted by the app itself.
+    """
+    app = Tracked()
+    server = RecordingServer(app, max_applications=100)
+    task = await started(server)
+    max_mapped = 0
+    for n in range(10_000):
+        queue = server.get_or_create_application_instance(n % 500, {})
+        queue.put_nowait({"body": n})
+        max_mapped = max(max_mapped, len(server.application_instances))
+        if n % 50 == 0:
+            await asyncio.sleep(0)  # let instances run and cancellations land
+    await asyncio.sleep(0.05)
+    assert max_mapped == 100
+    assert app.max_live <= 100
+    assert app.live == 100
+    await stopped(server, task)
+    assert app.live == 0
