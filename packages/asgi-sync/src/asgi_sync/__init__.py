@@ -133,6 +133,9 @@ class _Worker(Executor):
         self._pool = pool
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Approximate (unlocked) counts; they only decide how soon the thread is reused.
+        self._submitted = 0
+        self._completed = 0
 
     def _put(self, work: Callable[[], object]) -> bool:
         if self._thread is None:
@@ -141,6 +144,7 @@ class _Worker(Executor):
                     thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                     thread.start()
                     self._thread = thread
+        self._submitted += 1
         self._queue.put(work)
         return True
 
@@ -151,6 +155,7 @@ class _Worker(Executor):
             if work is _STOP:
                 return
             work()
+            self._completed += 1
 
     def _release(self) -> None:
         """Give the thread back to its pool once the work queued so far is done."""
@@ -164,7 +169,10 @@ class _Worker(Executor):
                     return
             self._queue.put(_STOP)
 
-        self._put(back_to_pool)
+        if self._submitted == self._completed:
+            back_to_pool()  # idle: reusable at once
+        else:
+            self._put(back_to_pool)  # after the work still queued or running
 
     def submit(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> Future[_R]:
         """Schedule ``fn(*args, **kwargs)`` on this worker's thread."""
