@@ -47,7 +47,7 @@ def test_daphne_cli_serves_an_asgi2_application() -> None:
         ],
         pass_fds=[listener.fileno()],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

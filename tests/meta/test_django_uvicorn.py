@@ -26,7 +26,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {
         **os.environ,
         "ASGIREF_META_TEST_DB": str(tmp_path_factory.mktemp("django") / "db.sqlite3"),
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.meta.djangoapp.serve", str(listener.fileno())],
