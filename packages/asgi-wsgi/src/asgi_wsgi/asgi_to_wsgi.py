@@ -242,6 +242,7 @@ class AsgiToWsgi:
         started: Message | None = None
         headers_sent = False
         finished = False
+        unacknowledged: asyncio.Future[None] | None = None
         try:
             while True:
                 kind, payload, extra = events.get()
@@ -266,7 +267,9 @@ class AsgiToWsgi:
                         start_response(*_status_and_headers(started))
                     chunk = payload.get("body", b"")
                     if chunk:
+                        unacknowledged = extra
                         yield chunk
+                        unacknowledged = None
                     if extra is not None:
                         loop.call_soon_threadsafe(_resolve, extra, None)
                     if not payload.get("more_body", False):
@@ -302,14 +305,16 @@ class AsgiToWsgi:
             if not finished:
                 # The WSGI server closed us early (client gone): tell the application.
                 state["disconnected"] = True
-                loop.call_soon_threadsafe(_wake_all, events, response_done)
+                loop.call_soon_threadsafe(_wake_all, events, response_done, unacknowledged)
             elif response_done is not None:
-                loop.call_soon_threadsafe(_wake_all, events, response_done)
+                loop.call_soon_threadsafe(_wake_all, events, response_done, None)
 
 
-def _wake_all(events: queue.SimpleQueue[tuple[str, Any, Any]], done: Any) -> None:
+def _wake_all(events: queue.SimpleQueue[tuple[str, Any, Any]], done: Any, ack: Any) -> None:
     if done is not None and not done.done():
         done.set_result(None)
+    if ack is not None and not ack.done():
+        ack.set_exception(ClientDisconnected("the WSGI client disconnected"))
     while True:
         try:
             kind, payload, extra = events.get_nowait()
