@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import pathlib
-import subprocess
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Hashable
@@ -20,6 +20,7 @@ from examples.redis_stream import RedisStreamServer, application
 Message = Dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @contextlib.asynccontextmanager
@@ -172,18 +173,19 @@ async def test_unanswered_messages_survive_a_crash(
 @pytest.mark.timeout(30)
 async def test_nothing_is_lost_when_the_process_is_killed(redis_url: str) -> None:
     """A server process gets SIGKILL with entries in flight; a restart answers them."""
-    root = pathlib.Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.server.redis_worker", redis_url, "c1"],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.server.redis_worker",
+        redis_url,
+        "c1",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         assert process.stdout is not None
-        line = await asyncio.wait_for(
-            asyncio.get_running_loop().run_in_executor(None, process.stdout.readline), 15
-        )
+        line = await asyncio.wait_for(process.stdout.readline(), 15)
         assert line.strip() == b"ready"
         messages = [("alice" if n % 2 else "bob", f"m{n}") for n in range(10)]
         async with client_for(redis_url) as client:
@@ -191,7 +193,7 @@ async def test_nothing_is_lost_when_the_process_is_killed(redis_url: str) -> Non
             await wait_for_replies(client, 5)
             assert await pending(client) == 5
             process.kill()  # SIGKILL: no cleanup of any kind in the server
-            process.wait(10)
+            assert await asyncio.wait_for(process.wait(), 10) == -signal.SIGKILL
             assert await pending(client) == 5
             restarted = RedisStreamServer(application, client, consumer="c1")
             async with running(restarted):
@@ -199,11 +201,9 @@ async def test_nothing_is_lost_when_the_process_is_killed(redis_url: str) -> Non
                 assert await pending(client) == 0
             check_every_reply(messages, ids, await replies_by_entry(client))
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
+            await asyncio.wait_for(process.wait(), 10)
 
 
 @pytest.mark.asyncio
