@@ -50,12 +50,9 @@ def _wrk_version() -> str:
     try:
         out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
     except OSError:
-        return "not found"
-    return (
-        (out.stdout or out.stderr).strip().splitlines()[0]
-        if (out.stdout or out.stderr)
-        else "unknown"
-    )
+        return "wrk not found"
+    text = (out.stdout or out.stderr).strip()
+    return text.split(" Copyright")[0].splitlines()[0] if text else "wrk (unknown version)"
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -79,8 +76,8 @@ def main(argv: List[str] | None = None) -> int:
     quick = args.quick
     settings = Settings(
         quick=quick,
-        repeats=3 if quick else 9,
-        sample_seconds=0.004 if quick else 0.08,
+        repeats=3 if quick else 15,
+        sample_seconds=0.004 if quick else 0.05,
         allow_missing=args.allow_missing,
     )
     outdir = args.out or (

@@ -226,8 +226,10 @@ def _a2s_round_trip(mod: ModuleType) -> Factory:
 
 
 def _floor_round_trip() -> Measure:
+    executor = ThreadPoolExecutor(1)
+
     async def outer() -> None:
-        await asyncio.get_running_loop().run_in_executor(None, _noop)
+        await asyncio.get_running_loop().run_in_executor(executor, _noop)
 
     def measure(n: int) -> float:
         t0 = perf_counter()
@@ -339,6 +341,7 @@ def sync_groups(sides: Dict[str, ModuleType], settings: Settings) -> List[Group]
         Group("s2a_tsc", S, "per request: ThreadSensitiveContext + one thread-sensitive call", one),
         _s2a_context,
         _floor_executor(True),
+        [("ours, one plain thread-sensitive call", _s2a_calls(sides["ours"], True, True))],
     )
     add(
         Group(

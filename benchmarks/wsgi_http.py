@@ -275,7 +275,7 @@ def _servers(logdir: str) -> Iterator[Dict[str, Any]]:
 
 def http_results(quick: bool, outdir: str) -> Dict[str, Any]:
     """Run every HTTP scenario against each implementation; errors are recorded per cell."""
-    seconds, repeats = (1.0, 1) if quick else (4.0, 3)
+    seconds, repeats = (1.0, 1) if quick else (3.0, 5)
     upload_size = (8 if quick else 100) << 20
     stream_repeats = 1 if quick else 3
     lua = os.path.join(outdir, "post4k.lua")
@@ -296,6 +296,7 @@ def http_results(quick: bool, outdir: str) -> Dict[str, Any]:
         "streams": {},
         "keepalive": {},
         "errors": {},
+        "server_log": {},
         "seconds": seconds,
         "repeats": repeats,
         "upload_bytes": upload_size,
@@ -373,4 +374,12 @@ def http_results(quick: bool, outdir: str) -> Dict[str, Any]:
                 f"keep-alive {results['keepalive'].get(impl)}",
                 flush=True,
             )
+    for impl in IMPLS:
+        path = os.path.join(outdir, f"server-{impl.replace(' ', '_')}.log")
+        if os.path.exists(path):
+            with open(path, errors="replace") as f:
+                lines = f.read().splitlines()
+            failures = [line for line in lines if re.match(r"^\w+(Error|Exception)\b", line)]
+            if failures:
+                results["server_log"][impl] = {"exceptions": len(failures), "last": failures[-1]}
     return results
