@@ -199,7 +199,8 @@ def render(
         others = _others_table(members)
         if len(others) > 2:
             intro = (
-                "Other libraries doing the same operation (and our plain call beside the per-request one):"
+                "Other libraries doing the same operation "
+                "(and our plain call beside the per-request one):"
                 if section == "sync"
                 else "A second floor for comparison:"
             )
