@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+PYTHONPATH = os.environ.get("PYTHONPATH")
 
 
 def test_daphne_cli_uses_our_guarantee_single_callable() -> None:
@@ -47,7 +48,7 @@ def test_daphne_cli_serves_an_asgi2_application() -> None:
         ],
         pass_fds=[listener.fileno()],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), PYTHONPATH]))},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
