@@ -89,6 +89,17 @@ class RedisStreamServer(StatelessServer):
         self._outbox: asyncio.Queue[Tuple[Dict[str, str], str, asyncio.Future[None]]]
         self._outbox = asyncio.Queue()
         self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the server to stop reading; `arun()` returns within about `block_ms`.
+
+        Call it on the server's loop. Entries handed to instances but not answered yet
+        stay pending, to be picked up by the next run. Cancelling `arun()` stops the
+        server too, but a cancellation that lands inside a Redis command can be delayed
+        by the client library; `stop()` never depends on that.
+        """
+        self._stop.set()
 
     # --- reading --------------------------------------------------------------------
 
@@ -114,7 +125,7 @@ class RedisStreamServer(StatelessServer):
         await self._recover_own_pending()
         self.ready.set()
         next_claim = time.monotonic()
-        while True:
+        while not self._stop.is_set():
             if time.monotonic() >= next_claim:
                 await self._claim_stale()
                 next_claim = time.monotonic() + self.claim_idle_ms / 2000

@@ -39,10 +39,11 @@ async def running(server: RedisStreamServer) -> AsyncIterator[asyncio.Task[None]
         await asyncio.wait_for(server.ready.wait(), 5)
         yield task
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
+        server.stop()
+        done, _ = await asyncio.wait({task}, timeout=10)
+        assert done, "the server did not stop within 10 s of stop()"
         assert server.application_instances == {}
+    task.result()  # the server stopped cleanly, not with an error
 
 
 async def feed(client: redis.Redis, messages: list[tuple[str, str]]) -> list[str]:

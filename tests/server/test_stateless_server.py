@@ -615,3 +615,31 @@ async def test_instance_bound_holds_under_churn() -> None:
     assert app.live == 100
     await stopped(server, task)
     assert app.live == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_cancelling_during_shutdown_still_waits_then_reports_the_cancel() -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow_to_stop(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        try:
+            await receive()
+        finally:
+            await asyncio.shield(release.wait())
+            finished.append("stopped")
+
+    server = RecordingServer(slow_to_stop)
+    task = await started(server)
+    server.get_or_create_application_instance("a", {})
+    await asyncio.sleep(0)
+    server.stop.set()  # handle() returns: shutdown starts and waits for the instance
+    await asyncio.sleep(0.05)
+    task.cancel()  # a second interruption while shutting down
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert finished == ["stopped"]

@@ -152,15 +152,20 @@ class StatelessServer:
         # Waiting may itself be cancelled (a second Ctrl-C); the instances are already
         # cancelled, so keep waiting for them rather than leaving them pending.
         waiter = asyncio.gather(*futures, return_exceptions=True)
+        cancelled = False
         while not waiter.done():
             try:
                 await asyncio.shield(waiter)
             except asyncio.CancelledError:
-                if waiter.done():
-                    raise
-        for details, outcome in zip(details_list, waiter.result()[-len(details_list) :]):
+                cancelled = True
+        outcomes = waiter.result()
+        if isinstance(outcomes[0], Exception):
+            logger.error("The application checker failed", exc_info=outcomes[0])
+        for details, outcome in zip(details_list, outcomes[len(futures) - len(details_list) :]):
             if isinstance(outcome, Exception):
                 self._log_exception(outcome, details)
+        if cancelled:
+            raise asyncio.CancelledError
 
     # --- for subclasses -------------------------------------------------------------
 
