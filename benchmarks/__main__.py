@@ -73,6 +73,7 @@ def main(argv: List[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
+    load_before = os.getloadavg()
     quick = args.quick
     settings = Settings(
         quick=quick,
@@ -124,6 +125,8 @@ def main(argv: List[str] | None = None) -> int:
         f"{elapsed:.0f} s",
         "machine": f"{os.cpu_count()} CPUs, {_cpu_model()}, {platform.system()} "
         f"{platform.release()}",
+        "load average (1 min) at start / end": f"{load_before[0]:.2f} / "
+        f"{os.getloadavg()[0]:.2f} (other jobs on the machine add noise; ratios alternate)",
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
         "ours": ", ".join(f"{d} {_version(d)}" for d in ("asgi-local", "asgi-sync", "asgi-wsgi")),
         "compared with": ", ".join(f"{d} {_version(d)}" for d in ("asgiref", "a2wsgi", "anyio")),
@@ -175,6 +178,7 @@ def main(argv: List[str] | None = None) -> int:
             + [
                 f"  {'PASS' if ok else 'MISS' if ok is False else 'N/A '}  {what}: {value}"
                 for what, value, ok in report.micro_checks({g.key: g for g in groups})
+                + report.memory_checks(memory)
                 + report.http_targets(http)
             ]
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ("TARGETS", "http_targets", "render", "plots")
+__all__ = ("TARGETS", "http_targets", "memory_checks", "micro_checks", "plots", "render")
 
 import os
 from typing import Any, Dict, List, Optional, Tuple
@@ -46,6 +46,20 @@ def micro_checks(groups: Dict[str, Group]) -> List[Check]:
         )
         for t in TARGETS
     ]
+
+
+def memory_checks(memory: List[Dict[str, Any]]) -> List[Check]:
+    checks: List[Check] = []
+    for m in memory:
+        if m["impl"] != "ours":
+            continue
+        what = f"{m['cycles']:,} {m['what']}: flat (RSS < +1 MiB, objects < +1,000)"
+        if "error" in m:
+            checks.append((what, "error", None))
+            continue
+        value = f"{m['rss_kib']:+,.0f} KiB, {m['objects']:+,d} objects"
+        checks.append((what, value, m["rss_kib"] < 1024 and m["objects"] < 1000))
+    return checks
 
 
 def http_targets(http: Dict[str, Any]) -> List[Check]:
@@ -160,7 +174,7 @@ def render(
     images: List[str],
 ) -> str:
     by_key = {g.key: g for g in groups}
-    checks = micro_checks(by_key) + http_targets(http)
+    checks = micro_checks(by_key) + memory_checks(memory) + http_targets(http)
     out = [
         "# Benchmarks",
         "",
@@ -310,8 +324,21 @@ def _http_section(http: Dict[str, Any], images: List[str]) -> List[str]:
         "",
         "The streamed response sends one chunk, sleeps 0.25 s, then sends the last; "
         "a time to first byte near 250 ms means the adapter buffered it. Each of the 8 "
-        "streams sends 8 chunks 25 ms apart; 8 / 1 near 1 means they ran concurrently.",
+        "streams sends 8 chunks 25 ms apart; 8 / 1 near 1 means they ran concurrently. "
+        "Every adapter runs with its defaults: asgi_wsgi's shared worker pool, a2wsgi's "
+        "10 threads, and asgiref runs the WSGI app thread-sensitively (one at a time). "
+        "The keep-alive run alternates GET /small and a 4 KiB POST on one connection.",
     ]
+    for impl, ka in http["keepalive"].items():
+        if ka.get("non_200"):
+            answers = ", ".join(f"{k}: {v}" for k, v in ka.get("answers", {}).items())
+            out += ["", f"{impl}'s keep-alive answers: {answers}."]
+    for impl, log in http.get("server_log", {}).items():
+        out += [
+            "",
+            f"{impl}'s server logged {log['exceptions']:,} exception line(s) in this run "
+            f"(non-2xx answers above); the last: `{log['last']}`.",
+        ]
     return out
 
 
@@ -331,13 +358,14 @@ def plots(groups: List[Group], http: Dict[str, Any], directory: str) -> List[str
         fig, ax = plt.subplots(figsize=(9, 0.45 * len(members) + 1.5))
         ys = range(len(members))
         for offset, kind, color in ((-0.2, "asgiref", "#999999"), (0.2, "ours", "#1f77b4")):
-            values = [g.ratio(kind) or 0 for g in members]
+            values = [g.ratio(kind) or float("nan") for g in members]
             ax.barh([y + offset for y in ys], values, height=0.4, label=kind, color=color)
         ax.axvline(1, color="black", linewidth=0.8)
+        ax.set_xscale("log")
         ax.set_yticks(list(ys))
         ax.set_yticklabels([g.title for g in members], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("median time / floor median (lower is better)")
+        ax.set_xlabel("median time / floor median, log scale (lower is better; 1 = floor)")
         ax.set_title(f"{title}: time relative to the floor")
         ax.legend()
         fig.tight_layout()
