@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Hashable
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
@@ -37,6 +37,15 @@ from asgi_stateless_server import StatelessServer
 logger = logging.getLogger("examples.redis_stream")
 
 Entry = Tuple[str, Optional[Dict[str, str]]]
+
+
+def _entries(response: Any) -> List[Entry]:
+    """The entries of a one-stream `XREADGROUP` reply, in RESP2 (list) or RESP3 (dict) form."""
+    if not response:
+        return []
+    if isinstance(response, dict):
+        return cast(List[Entry], next(iter(response.values()))[0])
+    return cast(List[Entry], response[0][1])
 
 
 class RedisStreamServer(StatelessServer):
@@ -136,8 +145,7 @@ class RedisStreamServer(StatelessServer):
                 count=self.batch,
                 block=self.block_ms,
             )
-            for _stream, entries in response or ():
-                await self._dispatch_all(entries)
+            await self._dispatch_all(_entries(response))
 
     async def _recover_own_pending(self) -> None:
         # Reading from id 0 returns this consumer's PEL, oldest first, without blocking.
@@ -146,7 +154,7 @@ class RedisStreamServer(StatelessServer):
             response = await self.client.xreadgroup(
                 self.group, self.consumer, {self.stream: last_id}, count=self.batch
             )
-            entries: List[Entry] = response[0][1] if response else []
+            entries = _entries(response)
             if not entries:
                 return
             await self._dispatch_all(entries)
@@ -163,8 +171,8 @@ class RedisStreamServer(StatelessServer):
                 start_id=start,
                 count=self.batch,
             )
-            start, entries = result[0], result[1]
-            await self._dispatch_all(entries)
+            start = str(result[0])
+            await self._dispatch_all(cast(List[Entry], result[1]))
             if start == "0-0":
                 return
 

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Hashable
-from typing import Any, Awaitable, Callable, Dict
+from typing import Any, Awaitable, Callable, Dict, List, Tuple, cast
 
 import pytest
 import redis.asyncio as redis
@@ -67,9 +67,15 @@ async def pending(client: redis.Redis) -> int:
     return int(summary["pending"])
 
 
+async def replies(client: redis.Redis) -> list[dict[str, str]]:
+    """The reply stream's entries' fields, in stream order."""
+    entries = cast(List[Tuple[str, Dict[str, str]]], await client.xrange("replies"))
+    return [fields for _reply_id, fields in entries]
+
+
 async def replies_by_entry(client: redis.Redis) -> dict[str, list[dict[str, str]]]:
     by_entry: dict[str, list[dict[str, str]]] = {}
-    for _reply_id, fields in await client.xrange("replies"):
+    for fields in await replies(client):
         by_entry.setdefault(fields["in_reply_to"], []).append(fields)
     return by_entry
 
@@ -99,7 +105,7 @@ async def test_every_message_is_answered_and_acknowledged(redis_url: str) -> Non
         # Each sender's replies are written in the order of its messages, and an
         # instance's count goes up by one per message (it restarts at 1 when the
         # instance was evicted to make room, max_applications being 3 for 4 senders).
-        reply_order = [fields for _, fields in await client.xrange("replies")]
+        reply_order = await replies(client)
         for sender in {sender for sender, _ in messages}:
             answered = [f["in_reply_to"] for f in reply_order if f["sender"] == sender]
             assert answered == [i for (who, _), i in zip(messages, ids) if who == sender]
