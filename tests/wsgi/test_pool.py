@@ -45,3 +45,23 @@ def test_pool_starts_fresh_in_a_forked_child(monkeypatch: Any) -> None:
     assert again.wait(5)
     assert pool._jobs is not old_jobs
     pool.shutdown()
+
+
+@pytest.mark.timeout(10)
+def test_idle_workers_exit() -> None:
+    pool = wsgi_to_asgi._WorkerPool(2)
+    threads: list[threading.Thread] = []
+    ran = threading.Event()
+
+    def job() -> None:
+        threads.append(threading.current_thread())
+        ran.set()
+
+    pool.submit(job)
+    assert ran.wait(5)
+    threads[0].join(wsgi_to_asgi._IDLE_TIMEOUT + 3)
+    assert not threads[0].is_alive()
+    ran.clear()
+    pool.submit(job)  # a new worker starts on demand
+    assert ran.wait(5)
+    pool.shutdown()

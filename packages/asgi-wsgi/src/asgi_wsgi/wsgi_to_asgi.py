@@ -38,12 +38,15 @@ _ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
 _Job = Tuple[Callable[..., None], Tuple[Any, ...]]
 
 _DEFAULT_WINDOW = 64 * 1024
+_IDLE_TIMEOUT = 1.0  # seconds an idle worker thread waits for a job before it exits
 _ERROR_BODY = b"Internal Server Error"
 _BAD_REQUEST_BODY = b"Bad Request: too many repeated headers"
 
 
 class _WorkerPool:
     """A bounded set of worker threads, started on demand and re-created after ``fork()``.
+
+    A worker idle for `_IDLE_TIMEOUT` seconds exits, so a quiet process holds no threads.
 
     Lighter than `concurrent.futures.ThreadPoolExecutor`: a job is a plain call, no future.
     """
@@ -80,8 +83,20 @@ class _WorkerPool:
                 self._pid = os.getpid()
 
     def _work(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        job: _Job | None = None
         while True:
-            job = jobs.get()
+            try:
+                job = jobs.get(timeout=_IDLE_TIMEOUT)
+            except queue.Empty:
+                with self._lock:
+                    if jobs is not self._jobs:
+                        return  # the pool was shut down or re-created after fork()
+                    if self._idle > 0:
+                        # Idle for a while and no job reserved for us: leave.
+                        self._idle -= 1
+                        self._threads -= 1
+                        return
+                continue  # a job was just handed to the idle workers: take it
             if job is None:
                 return
             function, args = job
@@ -91,6 +106,8 @@ class _WorkerPool:
                 logger.exception("Unexpected error in an asgi-wsgi worker thread")
             del job, function, args
             with self._lock:
+                if jobs is not self._jobs:
+                    return  # the pool was shut down or re-created meanwhile
                 self._idle += 1
 
     def shutdown(self) -> None:
