@@ -643,3 +643,49 @@ async def test_cancelling_during_shutdown_still_waits_then_reports_the_cancel() 
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
     assert finished == ["stopped"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_override_that_does_not_delete_is_a_clear_error() -> None:
+    class Server(RecordingServer):
+        def delete_application_instance(self, scope_id: Hashable) -> None:
+            pass  # forgets to call super()
+
+    server = Server(echo_app, max_applications=1)
+    task = await started(server)
+    server.get_or_create_application_instance("a", {})
+    with pytest.raises(
+        RuntimeError, match=r"did not remove an instance, so there is no room for 'b'"
+    ):
+        server.get_or_create_application_instance("b", {})
+    await stopped(server, task)
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_failed_instance_replaced_on_lookup_is_still_reported() -> None:
+    seen: list[BaseException] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["body"] == "boom":
+            raise ValueError("first instance failed")
+        await send({"type": "ok", "body": message["body"]})
+
+    class Server(RecordingServer):
+        async def application_exception(
+            self, exception: BaseException, application_details: ApplicationInstance
+        ) -> None:
+            seen.append(exception)
+
+    server = Server(app)
+    server.application_checker_interval = 0.2
+    task = await started(server)
+    server.get_or_create_application_instance("a", {}).put_nowait({"body": "boom"})
+    await until(lambda: server.application_instances["a"]["future"].done())
+    server.get_or_create_application_instance("a", {}).put_nowait({"body": "next"})
+    assert (await server.next_sent())["body"] == "next"
+    await until(lambda: len(seen) == 1)
+    assert str(seen[0]) == "first instance failed"
+    await stopped(server, task)

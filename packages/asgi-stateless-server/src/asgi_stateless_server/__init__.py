@@ -241,7 +241,16 @@ class StatelessServer:
             )
             raise RuntimeError(message) from None
         while len(self.application_instances) >= self.max_applications:
+            before = len(self.application_instances)
             self.delete_oldest_application_instance()
+            if len(self.application_instances) >= before:
+                message = (
+                    f"delete_oldest_application_instance() of {type(self).__name__} did not "
+                    f"remove an instance, so there is no room for {scope_id!r} within "
+                    f"max_applications={self.max_applications}; an override must remove "
+                    "the instance from application_instances (call super())"
+                )
+                raise RuntimeError(message)
         input_queue: asyncio.Queue[_Message] = asyncio.Queue()
         send = functools.partial(self.application_send, scope)
         future = loop.create_task(_run_instance(self._application3, scope, input_queue, send))
