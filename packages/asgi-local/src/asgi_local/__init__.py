@@ -238,8 +238,8 @@ class _DefaultLocal(Local):
         if home is not token:
             data = _NO_DATA  # values inherited from another thread stay invisible
         mine = data.get(self)
-        if mine is None:
-            mine = {name: value}
+        if mine is None or (len(mine) == 1 and name in mine):
+            mine = {name: value}  # the common case: one attribute per Local
         else:
             mine = mine.copy()
             mine[name] = value
@@ -301,8 +301,8 @@ class _ThreadCriticalLocal(Local):
         if home is not token:
             data = _NO_DATA
         mine = data.get(self)
-        if mine is None:
-            mine = {name: value}
+        if mine is None or (len(mine) == 1 and name in mine):
+            mine = {name: value}  # the common case: one attribute per Local
         else:
             mine = mine.copy()
             mine[name] = value
