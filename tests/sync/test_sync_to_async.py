@@ -46,10 +46,33 @@ async def test_thread_sensitive_calls_share_one_thread() -> None:
 
 
 @pytest.mark.asyncio
-async def test_not_thread_sensitive_uses_the_default_executor() -> None:
+async def test_not_thread_sensitive_runs_on_pooled_threads() -> None:
     thread = await sync_to_async(threading.current_thread, thread_sensitive=False)()
     assert thread is not threading.current_thread()
-    assert thread.name != "asgi_sync-thread-sensitive"
+    assert thread.name.startswith("asgi_sync-worker-")
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(20)
+async def test_not_thread_sensitive_calls_blocked_in_nested_calls_cannot_starve() -> None:
+    # More blocked threads than any fixed-size default executor has (min(32, cpus + 4)).
+    count = 40
+    barrier = threading.Barrier(count, timeout=10)
+
+    def leaf() -> int:
+        return barrier.wait()
+
+    def middle() -> int:
+        async def go() -> int:
+            return await sync_to_async(leaf, thread_sensitive=False)()
+
+        return async_to_sync(go)()
+
+    results = await asyncio.wait_for(
+        asyncio.gather(*(sync_to_async(middle, thread_sensitive=False)() for _ in range(count))),
+        15,
+    )
+    assert sorted(results) == list(range(count))
 
 
 @pytest.mark.asyncio

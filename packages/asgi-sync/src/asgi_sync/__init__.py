@@ -197,7 +197,28 @@ def _acquire_worker() -> _Worker:
     with _pool_lock:
         if _idle_workers:
             return _idle_workers.pop()
-    return _Worker(f"asgi_sync-context-{next(_counter)}", _idle_workers)
+    return _Worker(f"asgi_sync-worker-{next(_counter)}", _idle_workers)
+
+
+def _run_on_pooled_thread(work: Callable[[], None]) -> None:
+    """Run ``work`` on an idle pooled thread, starting one when none is idle.
+
+    The pool grows instead of queueing, so sync code blocked in ``async_to_sync`` can never
+    starve the calls it waits for (a fixed-size executor can deadlock that way).
+    """
+    worker = _acquire_worker()
+
+    def work_then_return() -> None:
+        try:
+            work()
+        finally:
+            with _pool_lock:
+                if len(_idle_workers) < _IDLE_POOL_LIMIT:
+                    _idle_workers.append(worker)
+                    return
+            worker._queue.put(_STOP)
+
+    worker._put(work_then_return)
 
 
 class _LoopRunner:
@@ -489,7 +510,8 @@ class SyncToAsync(Generic[_P, _R]):
     Thread-sensitive calls (the default) run on the sync thread waiting in the innermost
     enclosing ``async_to_sync`` of this request, else on the thread of the enclosing
     :class:`ThreadSensitiveContext`, else on one process-wide thread. Other calls run on
-    ``executor``, or the loop's default executor.
+    ``executor``, or else on a pooled thread (``asgi_sync-worker-N``; the pool grows
+    rather than queue, so nested calls cannot starve each other).
 
     Args:
         func: The sync callable.
@@ -647,10 +669,8 @@ def _dispatch(
         executor._put(work)
         return
     if executor is None:
-        executor = getattr(loop, "_default_executor", None)
-        if executor is None:
-            loop.run_in_executor(None, work)
-            return
+        _run_on_pooled_thread(work)
+        return
     executor.submit(work)
 
 
@@ -854,7 +874,7 @@ def sync_to_async(
     Args:
         func: The sync callable.
         thread_sensitive: Run on the request's one sync thread (default), else on
-            ``executor`` or the loop's default executor.
+            ``executor`` or a pooled thread.
         executor: Where non-thread-sensitive calls run.
         context: Run in this context, without copying changes back to the caller.
 
