@@ -39,7 +39,7 @@ from typing import (
     overload,
 )
 
-import asgi_local  # TEMP until asgi_local.bind_context_to_current_thread lands
+from asgi_local import bind_context_to_current_thread
 from asgi_sync.__about__ import __version__ as __version__
 from asgi_sync.current_thread_executor import CurrentThreadExecutor as CurrentThreadExecutor
 
@@ -209,14 +209,12 @@ def _run_on_pooled_thread(work: Callable[[], None]) -> None:
     worker = _acquire_worker()
 
     def work_then_return() -> None:
-        try:
-            work()
-        finally:
-            with _pool_lock:
-                if len(_idle_workers) < _IDLE_POOL_LIMIT:
-                    _idle_workers.append(worker)
-                    return
-            worker._queue.put(_STOP)
+        work()  # never raises
+        with _pool_lock:
+            if len(_idle_workers) < _IDLE_POOL_LIMIT:
+                _idle_workers.append(worker)
+                return
+        worker._queue.put(_STOP)
 
     worker._put(work_then_return)
 
@@ -286,10 +284,6 @@ class _Executors:
 
 
 _MISSING = object()
-
-bind_context_to_current_thread: Callable[[], None] = getattr(
-    asgi_local, "bind_context_to_current_thread", lambda: None
-)  # TEMP
 
 
 def _copy_back(result: contextvars.Context, base: contextvars.Context) -> bool:
