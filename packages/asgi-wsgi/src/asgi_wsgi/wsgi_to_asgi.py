@@ -290,10 +290,11 @@ class _Response:
             if self.disconnected:
                 raise ClientDisconnected("the client disconnected while the response was sent")
 
-    def finish(self, message: Message) -> None:
-        """Queue the final item; never blocks and never raises."""
+    def finish(self, *messages: Message, size: int = 0) -> None:
+        """Queue the last messages (ending with the final item); never blocks or raises."""
         with self._lock:
-            self._items.append(message)
+            self._items.extend(messages)
+            self._pending += size
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
             self._loop.call_soon_threadsafe(_set_result, waiter)
@@ -564,6 +565,8 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
     status: int | None = None
     headers: list[tuple[bytes, bytes]] = []
     headers_sent = False
+    held: list[Message] | None = None  # messages of a list/tuple response, sent in one batch
+    held_size = 0
 
     def start_response(
         status_line: Any,
@@ -615,8 +618,16 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
         if status is None:
             message = "the WSGI application produced body data before calling start_response()"
             raise RuntimeError(message)
+        nonlocal held_size
         chunk = {"type": "http.response.body", "body": bytes(data), "more_body": True}
-        if headers_sent:
+        if held is not None:
+            # A list or tuple response is in memory already: send it in one batch at the end.
+            if not headers_sent:
+                headers_sent = True
+                held.append({"type": "http.response.start", "status": status, "headers": headers})
+            held.append(chunk)
+            held_size += len(data)
+        elif headers_sent:
             response.push(chunk, size=len(data))
         else:
             headers_sent = True
@@ -629,6 +640,8 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
     result: Iterable[bytes] | None = None
     try:
         result = application(environ, start_response)
+        if type(result) is list or type(result) is tuple:
+            held = []
         for data in result:
             emit(data)
             if response.disconnected:
@@ -640,7 +653,11 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
             raise RuntimeError(message)
         if not headers_sent:
             headers_sent = True
-            response.push({"type": "http.response.start", "status": status, "headers": headers})
+            start_message = {"type": "http.response.start", "status": status, "headers": headers}
+            if held is None:
+                response.push(start_message)
+            else:
+                held.append(start_message)
     except BaseException as exc:
         _close(result, application)
         if isinstance(exc, ClientDisconnected):
@@ -657,7 +674,10 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
         response.finish({"type": "error", "exc": exc})
         return
     if _close(result, application):
-        response.finish({"type": "http.response.body"})
+        if held:
+            response.finish(*held, {"type": "http.response.body"}, size=held_size)
+        else:
+            response.finish({"type": "http.response.body"})
     else:
         response.finish({"type": "error", "exc": RuntimeError("close() failed")})
 
