@@ -32,6 +32,7 @@ from typing import (
     ClassVar,
     Coroutine,
     Generic,
+    List,
     Tuple,
     Type,
     TypeVar,
@@ -296,6 +297,16 @@ def _copy_back(result: contextvars.Context, base: contextvars.Context) -> bool:
     return True
 
 
+class _TaskContext(List["asyncio.Task[Any]"]):
+    """Tasks started by async_to_sync from one sync_to_async call's thread."""
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = False
+
+
 def _set_result(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():
         future.set_result(result)
@@ -445,6 +456,9 @@ class AsyncToSync(Generic[_P, _R]):
         current = asyncio.current_task()
         if task_context is not None and current is not None:
             task_context.append(current)
+            if getattr(task_context, "cancelled", False):
+                # The sync_to_async call that runs our caller was cancelled already.
+                current.cancel()
         try:
             if exc_info[1] is not None:
                 try:
@@ -577,12 +591,14 @@ class SyncToAsync(Generic[_P, _R]):
             base = context.copy()
         child = functools.partial(self.func, *args, **kwargs)
         func: Callable[..., _R] = functools.partial(context.run, _enter_and_call)  # type: ignore[arg-type]
-        task_context: list[asyncio.Task[Any]] = []
+        task_context = _TaskContext()
         exc_info = sys.exc_info()
         future = loop.create_future()
         thread_handler = self.thread_handler
 
         def work() -> None:
+            if future.done():  # the awaiting task was cancelled before we started
+                return
             try:
                 result = thread_handler(loop, exc_info, task_context, func, child)
             except BaseException as exc:
@@ -602,7 +618,9 @@ class SyncToAsync(Generic[_P, _R]):
         except asyncio.CancelledError:
             if future.cancelled():
                 # Our awaiting task was cancelled: cancel the coroutines the sync code
-                # is waiting for through async_to_sync, so it can finish.
+                # is waiting for through async_to_sync (and any it starts from now on),
+                # so it can finish.
+                task_context.cancelled = True
                 for task in list(task_context):
                     task.cancel()
             raise
