@@ -385,3 +385,60 @@ async def test_local_binding_hook_runs_in_the_carried_context() -> None:
         asgi_sync.bind_context_to_current_thread = original
     # Once on the worker inside the carried context, once here after the copy-back.
     assert calls == [(worker, "carried"), (threading.get_ident(), "changed")]
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_cancelled_call_that_has_not_started_never_runs() -> None:
+    release = threading.Event()
+    ran: list[str] = []
+
+    def occupy() -> None:
+        release.wait(5)
+
+    def queued() -> None:
+        ran.append("queued")
+
+    async with ThreadSensitiveContext():
+        busy = asyncio.create_task(sync_to_async(occupy)())
+        await asyncio.sleep(0.01)
+        waiting = asyncio.create_task(sync_to_async(queued)())
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        release.set()
+        await asyncio.wait_for(busy, 5)
+        await sync_to_async(ident)()  # runs after anything queued before it
+    assert ran == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_orphaned_sync_code_gets_its_later_async_to_sync_calls_cancelled() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    outcome: list[str] = []
+
+    async def never_finishes() -> None:
+        await asyncio.sleep(30)
+
+    def orphan() -> None:
+        started.set()
+        release.wait(5)
+        try:
+            async_to_sync(never_finishes)()
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+
+    task = asyncio.create_task(sync_to_async(orphan, thread_sensitive=False)())
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    for _ in range(200):
+        if outcome:
+            break
+        await asyncio.sleep(0.01)
+    assert outcome == ["cancelled"]
