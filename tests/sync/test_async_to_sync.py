@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+import subprocess
 import sys
+import textwrap
 import threading
 from typing import Any
 
@@ -336,3 +339,44 @@ def test_stress_many_tasks_with_nesting() -> None:
         return await asyncio.wait_for(asyncio.gather(*(request(i) for i in range(200))), 20)
 
     assert asyncio.run(main()) == list(range(200))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_fresh_threads() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, os, threading
+        from asgi_sync import ThreadSensitiveContext, async_to_sync, sync_to_async
+
+        async def request():
+            async with ThreadSensitiveContext():
+                await sync_to_async(threading.get_ident)()
+            await sync_to_async(threading.get_ident)()
+            await sync_to_async(threading.get_ident, thread_sensitive=False)()
+            return 1
+
+        def run():
+            assert asyncio.run(asyncio.wait_for(request(), 5)) == 1
+            assert async_to_sync(request)() == 1
+
+        run()  # start every kind of pooled thread in the parent
+        pid = os.fork()
+        if pid == 0:
+            try:
+                run()
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        raise SystemExit(status >> 8)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=25,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -18,6 +18,7 @@ import contextvars
 import functools
 import inspect
 import itertools
+import os
 import sys
 import threading
 import warnings
@@ -798,6 +799,20 @@ class AsyncSingleThreadContext:
     ) -> None:
         """Same as ``with``, for use in async code."""
         self.__exit__(exc_type, exc, tb)
+
+
+def _after_fork_in_child() -> None:
+    """Forget the parent's threads: a forked child has only the thread that forked."""
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _idle_workers.clear()
+    _idle_runners.clear()
+    if isinstance(SyncToAsync.single_thread_executor, _Worker):
+        SyncToAsync.single_thread_executor = _Worker("asgi_sync-thread-sensitive")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --- the public entry points -----------------------------------------------------------
