@@ -380,3 +380,38 @@ def test_a_forked_child_gets_fresh_threads() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.timeout(20)
+def test_waiting_on_the_loop_without_async_to_sync_raises_a_clear_error() -> None:
+    async def leaf() -> int:
+        return await sync_to_async(threading.get_ident)()
+
+    def blocked(loop: asyncio.AbstractEventLoop) -> int:
+        return asyncio.run_coroutine_threadsafe(leaf(), loop).result(5)
+
+    async def main() -> int:
+        return await asyncio.wait_for(sync_to_async(blocked)(asyncio.get_running_loop()), 10)
+
+    message = (
+        r"^sync_to_async\(get_ident\) would deadlock: it is thread-sensitive, "
+        r".* or pass thread_sensitive=False\.$"
+    )
+    with pytest.raises(RuntimeError, match=message):
+        asyncio.run(main())
+
+
+@pytest.mark.timeout(20)
+def test_chain_that_lost_its_executor_still_reaches_its_waiting_thread() -> None:
+    async def leaf() -> int:
+        AsyncToSync.executors.current = None  # as if the chain's context were rebuilt
+        return await sync_to_async(threading.get_ident)()
+
+    def middle() -> tuple[int, int]:
+        return threading.get_ident(), async_to_sync(leaf)()
+
+    async def main() -> tuple[int, int]:
+        return await asyncio.wait_for(sync_to_async(middle)(), 10)
+
+    outer, inner = asyncio.run(main())
+    assert outer == inner

@@ -34,6 +34,7 @@ from typing import (
     Coroutine,
     Generic,
     List,
+    NoReturn,
     Tuple,
     Type,
     TypeVar,
@@ -44,6 +45,7 @@ from typing import (
 from asgi_local import bind_context_to_current_thread
 from asgi_sync.__about__ import __version__ as __version__
 from asgi_sync.current_thread_executor import CurrentThreadExecutor as CurrentThreadExecutor
+from asgi_sync.current_thread_executor import _queue_of_current_thread, _ThreadQueue
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -138,6 +140,7 @@ class _Worker(Executor):
         # Approximate (unlocked) counts; they only decide how soon the thread is reused.
         self._submitted = 0
         self._completed = 0
+        self._thread_queue: _ThreadQueue | None = None
 
     def _put(self, work: Callable[[], object]) -> bool:
         if self._thread is None:
@@ -150,7 +153,19 @@ class _Worker(Executor):
         self._queue.put(work)
         return True
 
+    def _put_on_waiting_thread(self, work: Callable[[], object]) -> bool:
+        """Queue ``work`` for this worker's thread if it waits inside async_to_sync."""
+        tq = self._thread_queue
+        if tq is None:
+            return False
+        with tq.lock:
+            if tq.depth == 0:
+                return False
+            tq.queue.put(work)
+        return True
+
     def _run(self) -> None:
+        self._thread_queue = _queue_of_current_thread()
         get = self._queue.get
         while True:
             work = get()
@@ -284,6 +299,11 @@ class _Executors:
     def current(self, value: CurrentThreadExecutor | None) -> None:
         _current_executor.set(value)
 
+
+# The worker, and the future of the call on it, that the current chain descends from.
+_running_on: contextvars.ContextVar[tuple[_Worker, asyncio.Future[Any]] | None] = (
+    contextvars.ContextVar("asgi_sync.running_on", default=None)
+)
 
 _MISSING = object()
 
@@ -574,6 +594,7 @@ class SyncToAsync(Generic[_P, _R]):
     async def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         """Run the sync callable in its thread and return its result (see the class)."""
         loop = asyncio.get_running_loop()
+        worker: _Worker | None = None
         if self._thread_sensitive:
             executor: Executor | None = _current_executor.get()
             if executor is None:
@@ -582,19 +603,25 @@ class SyncToAsync(Generic[_P, _R]):
                     executor = tsc._executor()
                 else:
                     executor = SyncToAsync.single_thread_executor
+                if isinstance(executor, _Worker):
+                    worker = executor
         else:
             executor = self._executor
 
         context = self._context
         base = None
+        future = loop.create_future()
         if context is None:
             context = contextvars.copy_context()
+            if worker is not None:
+                # Remember, for calls made further down this chain, that it descends
+                # from this call on this worker.
+                context.run(_running_on.set, (worker, future))
             base = context.copy()
         child = functools.partial(self.func, *args, **kwargs)
         func: Callable[..., _R] = functools.partial(context.run, _enter_and_call)  # type: ignore[arg-type]
         task_context = _TaskContext()
         exc_info = sys.exc_info()
-        future = loop.create_future()
         thread_handler = self.thread_handler
 
         def work() -> None:
@@ -613,7 +640,17 @@ class SyncToAsync(Generic[_P, _R]):
                 except RuntimeError:
                     pass
 
-        _dispatch(executor, work, loop)
+        if worker is not None:
+            ancestor = _running_on.get()
+            if ancestor is not None and ancestor[0] is worker and not ancestor[1].done():
+                # This chain descends from a call still running on that worker's one
+                # thread: queueing behind it would wait for ourselves.
+                if not worker._put_on_waiting_thread(work):
+                    self._would_deadlock(worker)
+            else:
+                worker._put(work)
+        else:
+            _dispatch(executor, work, loop)
         try:
             result: _R = await future
         except asyncio.CancelledError:
@@ -637,6 +674,17 @@ class SyncToAsync(Generic[_P, _R]):
         """Bind to ``parent`` when used as a method."""
         func = functools.partial(self.__call__, parent)
         return functools.update_wrapper(func, self.func)
+
+    def _would_deadlock(self, worker: _Worker) -> NoReturn:
+        name = getattr(self.func, "__qualname__", repr(self.func))
+        message = (
+            f"sync_to_async({name}) would deadlock: it is thread-sensitive, and the code "
+            f"awaiting it descends from a sync call still running on the same thread "
+            f"({worker._name!r}), which is blocked waiting without serving work (for "
+            "example in Future.result() or run_coroutine_threadsafe). Call the async code "
+            "from that sync code through async_to_sync, or pass thread_sensitive=False."
+        )
+        raise RuntimeError(message)
 
     def thread_handler(
         self,
