@@ -439,9 +439,11 @@ class AsyncToSync(Generic[_P, _R]):
             loop = runner.loop
             wait_for = Future()
             main = _alone(main, wait_for)
+        executor._enter()
         try:
             loop.call_soon_threadsafe(_start_task, loop, main, context)
         except BaseException:
+            executor._abandon()
             main.close()
             if runner is not None and not pinned:
                 runner.release()

@@ -62,6 +62,21 @@ class CurrentThreadExecutor(Executor):
         self._thread_queue = _queue_of_current_thread()
         self._old_executor = old_executor
         self._broken = False
+        self._entered = False
+
+    def _enter(self) -> None:
+        """Count this thread as waiting now, before the work it waits for is scheduled."""
+        tq = self._thread_queue
+        with tq.lock:
+            tq.depth += 1
+        self._entered = True
+
+    def _abandon(self) -> None:
+        """Undo :meth:`_enter` when ``run_until_future`` will not be called after all."""
+        tq = self._thread_queue
+        with tq.lock:
+            self._broken = True
+            tq.depth -= 1
 
     def run_until_future(self, future: Future[Any]) -> None:
         """Run submitted work on this thread until ``future`` is done.
@@ -85,8 +100,8 @@ class CurrentThreadExecutor(Executor):
         get = tq.queue.get
         put = tq.queue.put
         future.add_done_callback(lambda _: put(_WAKE))
-        with tq.lock:
-            tq.depth += 1
+        if not self._entered:
+            self._enter()
         try:
             while not future.done():
                 get()()
