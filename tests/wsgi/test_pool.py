@@ -65,3 +65,23 @@ def test_idle_workers_exit() -> None:
     pool.submit(job)  # a new worker starts on demand
     assert ran.wait(5)
     pool.shutdown()
+
+
+@pytest.mark.timeout(10)
+def test_dropping_the_pool_ends_its_threads() -> None:
+    import gc
+
+    pool = wsgi_to_asgi._WorkerPool(2)
+    threads: list[threading.Thread] = []
+    ran = threading.Event()
+
+    def job() -> None:
+        threads.append(threading.current_thread())
+        ran.set()
+
+    pool.submit(job)
+    assert ran.wait(5)
+    del pool
+    gc.collect()
+    threads[0].join(wsgi_to_asgi._IDLE_TIMEOUT / 2)  # well before the idle timeout
+    assert not threads[0].is_alive()

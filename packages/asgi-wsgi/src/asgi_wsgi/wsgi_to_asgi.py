@@ -14,6 +14,7 @@ import os
 import queue
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator
 from types import TracebackType
@@ -43,60 +44,50 @@ _ERROR_BODY = b"Internal Server Error"
 _BAD_REQUEST_BODY = b"Bad Request: too many repeated headers"
 
 
-class _WorkerPool:
-    """A bounded set of worker threads, started on demand and re-created after ``fork()``.
-
-    A worker idle for `_IDLE_TIMEOUT` seconds exits, so a quiet process holds no threads.
-
-    Lighter than `concurrent.futures.ThreadPoolExecutor`: a job is a plain call, no future.
-    """
+class _PoolCore:
+    """Threads, job queue and counters of one pool; the threads hold this, not the pool."""
 
     def __init__(self, max_workers: int) -> None:
         self.max_workers = max_workers
-        self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._threads = 0
-        self._idle = 0
-        self._pid = os.getpid()
+        self.lock = threading.Lock()
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.threads = 0  # worker threads alive
+        self.idle = 0  # workers waiting for a job
+        self.queued = 0  # jobs put but not yet taken
+        self.closed = False
 
-    def submit(self, function: Callable[..., None], *args: Any) -> None:
-        """Run ``function(*args)`` on a worker thread (any thread may call this)."""
-        if self._pid != os.getpid():
-            self._after_fork()
-        with self._lock:
-            spawn = self._idle == 0 and self._threads < self.max_workers
+    def submit(self, function: Callable[..., None], args: tuple[Any, ...]) -> None:
+        with self.lock:
+            self.queued += 1
+            # Start a thread only when the waiting workers cannot take every queued job.
+            spawn = self.queued > self.idle and self.threads < self.max_workers
             if spawn:
-                self._threads += 1
-            else:
-                self._idle -= 1
-        self._jobs.put((function, args))
+                self.threads += 1
+        self.jobs.put((function, args))
         if spawn:
-            name = f"asgi-wsgi-{self._threads}"
-            threading.Thread(target=self._work, args=(self._jobs,), name=name, daemon=True).start()
+            name = f"asgi-wsgi-{self.threads}"
+            threading.Thread(target=self.work, name=name, daemon=True).start()
 
-    def _after_fork(self) -> None:
-        # The parent's threads do not exist in the child: start from an empty pool.
-        with self._lock:
-            if self._pid != os.getpid():
-                self._jobs = queue.SimpleQueue()
-                self._threads = self._idle = 0
-                self._pid = os.getpid()
-
-    def _work(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
-        job: _Job | None = None
+    def work(self) -> None:
+        jobs = self.jobs
         while True:
+            with self.lock:
+                if self.closed:
+                    return
+                self.idle += 1
             try:
                 job = jobs.get(timeout=_IDLE_TIMEOUT)
             except queue.Empty:
-                with self._lock:
-                    if jobs is not self._jobs:
-                        return  # the pool was shut down or re-created after fork()
-                    if self._idle > 0:
-                        # Idle for a while and no job reserved for us: leave.
-                        self._idle -= 1
-                        self._threads -= 1
+                with self.lock:
+                    self.idle -= 1
+                    if self.closed or self.queued == 0:
+                        # Idle for a while and no job on its way: leave.
+                        self.threads -= 1
                         return
-                continue  # a job was just handed to the idle workers: take it
+                continue  # a job was queued just now: take it
+            with self.lock:
+                self.idle -= 1
+                self.queued -= 1
             if job is None:
                 return
             function, args = job
@@ -105,18 +96,55 @@ class _WorkerPool:
             except BaseException:
                 logger.exception("Unexpected error in an asgi-wsgi worker thread")
             del job, function, args
-            with self._lock:
-                if jobs is not self._jobs:
-                    return  # the pool was shut down or re-created meanwhile
-                self._idle += 1
+
+    def close(self) -> None:
+        """Make every worker exit once its current job (if any) is done."""
+        with self.lock:
+            self.closed = True
+            count = self.threads
+        for _ in range(count):
+            self.jobs.put(None)
+
+
+class _WorkerPool:
+    """A bounded set of worker threads, started on demand and re-created after ``fork()``.
+
+    Lighter than `concurrent.futures.ThreadPoolExecutor`: a job is a plain call, no future.
+    A worker idle for `_IDLE_TIMEOUT` seconds exits, and all of them exit when the pool is
+    garbage collected, so neither a quiet process nor a dropped adapter keeps threads.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._core = _PoolCore(max_workers)
+        self._finalizer = weakref.finalize(self, self._core.close)
+
+    @property
+    def _jobs(self) -> queue.SimpleQueue[_Job | None]:
+        return self._core.jobs
+
+    def submit(self, function: Callable[..., None], *args: Any) -> None:
+        """Run ``function(*args)`` on a worker thread (any thread may call this)."""
+        if self._pid != os.getpid():
+            self._replace_core(close_old=False)  # the parent's threads do not exist here
+        self._core.submit(function, args)
+
+    def _replace_core(self, close_old: bool) -> None:
+        with self._lock:
+            if close_old or self._pid != os.getpid():
+                old = self._core
+                self._finalizer.detach()
+                self._core = _PoolCore(self.max_workers)
+                self._finalizer = weakref.finalize(self, self._core.close)
+                self._pid = os.getpid()
+                if close_old:
+                    old.close()
 
     def shutdown(self) -> None:
-        """Let idle workers exit; busy ones exit after their current request."""
-        with self._lock:
-            count, self._threads, self._idle = self._threads, 0, 0
-            jobs, self._jobs = self._jobs, queue.SimpleQueue()
-        for _ in range(count):
-            jobs.put(None)
+        """Let idle workers exit now; busy ones exit after their current request."""
+        self._replace_core(close_old=True)
 
 
 _DEFAULT_MAX_WORKERS = 40
