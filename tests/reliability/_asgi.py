@@ -43,7 +43,11 @@ def body_messages(body: bytes, chunks: int = 1) -> list[Message]:
 
 
 class Client:
-    """Feed scripted messages to an ASGI app, then block like an idle client."""
+    """Feed scripted messages to an ASGI app, then wait like a well-behaved HTTP client.
+
+    Once the script is used up, ``receive()`` blocks until the response is complete and
+    then reports ``http.disconnect`` (``then_disconnect``), or blocks for good.
+    """
 
     def __init__(self, messages: Sequence[Message], then_disconnect: bool = True) -> None:
         self.incoming = list(messages)
@@ -51,7 +55,23 @@ class Client:
         self.sent: list[Message] = []
         self.events = 0
         self.checkpoint: int | None = None
-        self.reached = asyncio.Event()
+        # Created on first use, inside the loop (Python 3.9 binds an Event to a loop).
+        self._reached: asyncio.Event | None = None
+        self._finished: asyncio.Event | None = None
+
+    @property
+    def reached(self) -> asyncio.Event:
+        """Set once ``checkpoint`` receive/send events have happened."""
+        if self._reached is None:
+            self._reached = asyncio.Event()
+        return self._reached
+
+    @property
+    def finished(self) -> asyncio.Event:
+        """Set once the final response body message was sent."""
+        if self._finished is None:
+            self._finished = asyncio.Event()
+        return self._finished
 
     def _tick(self) -> None:
         self.events += 1
@@ -64,6 +84,7 @@ class Client:
         if self.incoming:
             return self.incoming.pop(0)
         if self.then_disconnect:
+            await self.finished.wait()
             return {"type": "http.disconnect"}
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
@@ -71,6 +92,8 @@ class Client:
     async def send(self, message: Message) -> None:
         self._tick()
         self.sent.append(message)
+        if message.get("type") == "http.response.body" and not message.get("more_body"):
+            self.finished.set()
         await asyncio.sleep(0)
 
     def status(self) -> int | None:
@@ -88,9 +111,11 @@ class Client:
         assert kinds[0] == "http.response.start", kinds
         assert kinds.count("http.response.start") == 1, kinds
         start = self.sent[0]
-        assert isinstance(start["status"], int) and 100 <= start["status"] <= 599
+        assert isinstance(start["status"], int)
+        assert 100 <= start["status"] <= 599
         for name, value in start.get("headers", []):
-            assert isinstance(name, bytes) and isinstance(value, bytes), (name, value)
+            assert isinstance(name, bytes), name
+            assert isinstance(value, bytes), value
         for message in self.sent[1:]:
             assert message["type"] == "http.response.body", kinds
             assert isinstance(message.get("body", b""), bytes), message

@@ -59,16 +59,15 @@ def test_async_to_sync_from_50_threads_at_once() -> None:
     def worker(base: int) -> list[int]:
         return [async_to_sync(double)(base + i) for i in range(40)]
 
-    with no_thread_leak():
-        with ThreadPoolExecutor(50) as pool:
-            results = list(pool.map(worker, range(0, 50 * 40, 40)))
+    with no_thread_leak(), ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(worker, range(0, 50 * 40, 40)))
     assert [x for chunk in results for x in chunk] == [x * 2 for x in range(2000)]
 
 
 @pytest.mark.timeout(30)
 def test_1000_concurrent_thread_sensitive_context_requests() -> None:
     inside = 0
-    all_inside = asyncio.Event()
+    all_inside: asyncio.Event
     per_request: dict[int, set[int]] = {}
 
     def record(request: int) -> None:
@@ -85,6 +84,8 @@ def test_1000_concurrent_thread_sensitive_context_requests() -> None:
             await sync_to_async(record)(n)
 
     async def main() -> None:
+        nonlocal all_inside
+        all_inside = asyncio.Event()
         await asyncio.gather(*(request(n) for n in range(1000)))
         assert_no_other_task()
         await usable_afterwards()

@@ -36,12 +36,14 @@ def test_sync_to_async_on_a_coroutine_function() -> None:
 
 @pytest.mark.timeout(10)
 def test_local_cannot_be_subclassed() -> None:
-    with pytest.raises(TypeError, match=r"cannot be subclassed"):
-
+    def subclass_and_use() -> None:
         class Custom(Local):  # type: ignore[misc]
             pass
 
         Custom()
+
+    with pytest.raises(TypeError, match=r"cannot be subclassed"):
+        subclass_and_use()
 
 
 @pytest.mark.timeout(10)
@@ -50,9 +52,8 @@ def test_stateless_server_without_handle() -> None:
         return None
 
     server = StatelessServer(application)
-    with no_thread_leak():
-        with pytest.raises(NotImplementedError, match=r"handle\(\)"):
-            server.run()
+    with no_thread_leak(), pytest.raises(NotImplementedError, match=r"handle\(\)"):
+        server.run()
 
 
 # --- the StatelessServer loop survives crashing applications ---------------------------
