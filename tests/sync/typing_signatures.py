@@ -54,7 +54,7 @@ async def async_side(repo: Repo) -> None:
     assert_type(await sync_to_async(add)(2, "y"), list[str])
     assert_type(await sync_to_async(add, thread_sensitive=False)(2), list[str])
     pending = sync_to_async(add)(1)
-    assert_type(pending, Coroutine[Any, Any, list[str]])
+    _ = assert_type(pending, Coroutine[Any, Any, list[str]])
     pending.close()
     assert_type(await decorated(3), float)
     assert_type(await decorated_with_arguments(3), str)
