@@ -20,7 +20,7 @@ from asgi_sync import sync_to_async as sync_to_async
 from asgi_wsgi import WsgiToAsgi as WsgiToAsgi
 
 # Threads the packages document as long-lived: asgi_sync's thread-sensitive worker and its
-# capped pools of idle context workers and loop threads ("asgi_sync-..."), and asgi_wsgi's
+# capped pools of idle workers and loop threads ("asgi_sync-..."), and asgi_wsgi's
 # worker pools ("asgi-wsgi_N": one shared, plus one per adapter given max_workers).
 LONG_LIVED_PREFIXES: tuple[str, ...] = ("asgi_sync-", "asgi-wsgi")
 
