@@ -6,13 +6,20 @@ import asyncio
 import gc
 import sys
 import threading
+import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ._impl import ThreadSensitiveContext, async_to_sync, sync_to_async
-from ._support import assert_no_other_task, no_thread_leak, run, usable_afterwards
+from ._impl import ThreadSensitiveContext, async_to_sync, is_long_lived, sync_to_async
+from ._support import (
+    LONG_LIVED_LIMIT,
+    assert_no_other_task,
+    no_thread_leak,
+    run,
+    usable_afterwards,
+)
 
 
 def add_one(x: int) -> int:
@@ -105,6 +112,16 @@ async def _calls(n: int) -> None:
         )
 
 
+def _quiesce() -> None:
+    """Let pooled workers beyond the idle cap stop, then collect: a stable point to sample."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if sum(is_long_lived(t) for t in threading.enumerate()) <= LONG_LIVED_LIMIT:
+            break
+        time.sleep(0.01)  # a pooled thread's exit has no event to wait on
+    gc.collect()
+
+
 @pytest.mark.timeout(58)  # ~9 s alone; generous for 5 Pythons sharing 2 cores in CI
 def test_memory_is_flat_over_100k_calls() -> None:
     """100k bridged calls: live blocks and traced memory stop growing after warm-up.
@@ -120,17 +137,17 @@ def test_memory_is_flat_over_100k_calls() -> None:
         tracemalloc.start()
         try:
             await _calls(5_000)
-            gc.collect()
+            _quiesce()
             traced_15k = tracemalloc.get_traced_memory()[0]
             await _calls(5_000)
-            gc.collect()
+            _quiesce()
             traced_20k = tracemalloc.get_traced_memory()[0]
         finally:
             tracemalloc.stop()
-        gc.collect()
+        _quiesce()
         blocks_20k = sys.getallocatedblocks()
         await _calls(80_000)
-        gc.collect()
+        _quiesce()
         blocks_100k = sys.getallocatedblocks()
         return traced_15k, traced_20k, blocks_20k, blocks_100k
 
