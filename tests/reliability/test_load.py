@@ -14,7 +14,6 @@ import pytest
 
 from ._impl import ThreadSensitiveContext, async_to_sync, is_long_lived, sync_to_async
 from ._support import (
-    LONG_LIVED_LIMIT,
     assert_no_other_task,
     no_thread_leak,
     run,
@@ -116,7 +115,8 @@ def _quiesce() -> None:
     """Let pooled workers beyond the idle cap stop, then collect: a stable point to sample."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if sum(is_long_lived(t) for t in threading.enumerate()) <= LONG_LIVED_LIMIT:
+        # asgi_sync's own caps: 16 idle workers, 16 idle loop threads, 1 shared worker.
+        if sum(is_long_lived(t) for t in threading.enumerate()) <= 16 + 16 + 1:
             break
         time.sleep(0.01)  # a pooled thread's exit has no event to wait on
     gc.collect()
@@ -154,9 +154,9 @@ def test_memory_is_flat_over_100k_calls() -> None:
     gc.collect()
     garbage_before = len(gc.garbage)
     traced_15k, traced_20k, blocks_20k, blocks_100k = run(main, 55)
-    # One leaked small object per call would add > 200 kB over 5k calls and 80k blocks
-    # over 80k calls.
-    assert traced_20k - traced_15k < 64 * 1024, (traced_15k, traced_20k)
+    # One leaked object per call (48 bytes at least) would add > 240 kB over 5k calls and
+    # 80k blocks over 80k calls; the margins absorb idle pooled threads coming and going.
+    assert traced_20k - traced_15k < 160 * 1024, (traced_15k, traced_20k)
     assert blocks_100k - blocks_20k < 5_000, (blocks_20k, blocks_100k)
     gc.collect()
     assert len(gc.garbage) == garbage_before == 0
