@@ -8,9 +8,11 @@ Design, in short (the hot paths are a handful of C calls each):
 
 * Default mode keeps every `Local`'s values in one module-level `ContextVar` whose value is
   an immutable snapshot ``(home, {local: {name: value}})``. A write copies the two small
-  dicts it touches and sets a new snapshot, so a child task's writes never reach its
-  parent. ``home`` is a token of the thread the context legitimately runs on; a read on any
-  other thread (a context copied into a new thread) sees nothing.
+  dicts it touches (one when the context holds a single `Local`) and sets a new snapshot,
+  so a child task's writes never reach its parent; writing the very object an attribute
+  already holds in this context changes nothing, so it returns early. ``home`` is a
+  token of the thread the context legitimately runs on; a read on any other thread (a
+  context copied into a new thread) sees nothing.
   `bind_context_to_current_thread` re-homes the snapshot, which is how the bridges of
   asgi-sync carry values across threads.
 * ``thread_critical=True`` stores values in a private `threading.local` when no event loop
@@ -236,11 +238,19 @@ class _DefaultLocal(Local):
         except AttributeError:
             token = _new_token()
         if home is not token:
-            data = _NO_DATA  # values inherited from another thread stay invisible
+            _state_set((token, {self: {name: value}}))  # inherited values stay invisible
+            return
         mine = data.get(self)
         if mine is None or (len(mine) == 1 and name in mine):
+            if mine is not None and mine[name] is value:
+                return  # already set here: the snapshot would not change
             mine = {name: value}  # the common case: one attribute per Local
+            if len(data) == 1 and self in data:
+                _state_set((token, {self: mine}))  # ... and a single Local in the context
+                return
         else:
+            if name in mine and mine[name] is value:
+                return
             mine = mine.copy()
             mine[name] = value
         data = data.copy()
@@ -299,11 +309,19 @@ class _ThreadCriticalLocal(Local):
         home, data = _loop_state_get(_EMPTY)
         token = _current_token()
         if home is not token:
-            data = _NO_DATA
+            _loop_state_set((token, {self: {name: value}}))  # inherited values stay invisible
+            return
         mine = data.get(self)
         if mine is None or (len(mine) == 1 and name in mine):
+            if mine is not None and mine[name] is value:
+                return  # already set here: the snapshot would not change
             mine = {name: value}  # the common case: one attribute per Local
+            if len(data) == 1 and self in data:
+                _loop_state_set((token, {self: mine}))  # ... and a single Local here
+                return
         else:
+            if name in mine and mine[name] is value:
+                return
             mine = mine.copy()
             mine[name] = value
         data = data.copy()
