@@ -161,7 +161,6 @@ def test_bad_thread_critical_raises() -> None:
 
 
 def test_asgiref_alias_is_same_module() -> None:
-    pytest.importorskip("asgiref")
     import asgiref.local
 
     assert asgiref.local is asgi_local

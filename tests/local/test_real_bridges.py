@@ -9,10 +9,7 @@ from typing import Any
 import pytest
 
 from asgi_local import Local
-
-asgi_sync = pytest.importorskip("asgi_sync")
-sync_to_async = asgi_sync.sync_to_async
-async_to_sync = asgi_sync.async_to_sync
+from asgi_sync import async_to_sync, sync_to_async
 
 MISSING = object()
 

@@ -262,12 +262,14 @@ def test_subclassable() -> None:
 @pytest.mark.timeout(10)
 async def test_cancellation_returns_promptly_and_is_not_swallowed() -> None:
     release = threading.Event()
+    started = threading.Event()
 
     def blocking() -> None:
+        started.set()
         release.wait(5)
 
     task = asyncio.create_task(sync_to_async(blocking, thread_sensitive=False)())
-    await asyncio.sleep(0.05)
+    assert await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 2)

@@ -389,12 +389,16 @@ async def test_cancellation_stops_worker() -> None:
         finally:
             closed.set()
 
+    streaming = asyncio.Event()
+
     async def send(message: Any) -> None:
+        if message["type"] == "http.response.body":
+            streaming.set()
         await asyncio.sleep(0.001)
 
     client = FakeClient()
     task = asyncio.ensure_future(WsgiToAsgi(app, window=2048)(http_scope(), client.receive, send))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(streaming.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
