@@ -4,77 +4,42 @@
 the current `contextvars` context (default mode) or to the current thread, and inside a
 running event loop to the current task (``thread_critical=True``).
 
-Design, in short (the hot paths are a handful of C calls each):
-
-* Default mode keeps every `Local`'s values in one module-level `ContextVar` whose value is
-  an immutable snapshot ``(home, {local: {name: value}})``. A write copies the two small
-  dicts it touches (one when the context holds a single `Local`) and sets a new snapshot,
-  so a child task's writes never reach its parent; writing the very object an attribute
-  already holds in this context changes nothing, so it returns early. ``home`` is a
-  token of the thread the context legitimately runs on; a read on any other thread (a
-  context copied into a new thread) sees nothing.
-  `bind_context_to_current_thread` re-homes the snapshot, which is how the bridges of
-  asgi-sync carry values across threads.
-* ``thread_critical=True`` stores values in a private `threading.local` when no event loop
-  runs on the calling thread, and in a second snapshot `ContextVar` (never re-homed by the
-  bridges) when one does.
+Where the value lives is described in `asgi_local._state`. Attribute access runs in a small
+C accelerator (`asgi_local._speedups`) when it was built at install time, and in the
+equivalent pure-Python `asgi_local._pure` otherwise, or when the environment variable
+``ASGI_LOCAL_PURE_PYTHON=1`` is set before the first import. `SPEEDUPS` tells which.
 
 This module is also `asgiref.local` when asgiref-meta is installed (the same module object).
 """
 
 from __future__ import annotations
 
-import threading
-from asyncio.events import _get_running_loop
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Dict, Tuple
+from typing import TYPE_CHECKING, Any
 
+from asgi_local import _state
 from asgi_local.__about__ import __version__ as __version__
 
-__all__ = ("Local", "__version__", "bind_context_to_current_thread")
+if TYPE_CHECKING:
+    from asgi_local._pure import CriticalCore as _CriticalCore
+    from asgi_local._pure import DefaultCore as _DefaultCore
+    from asgi_local._pure import LocalBase as _LocalBase
+else:
+    from asgi_local import _pure
 
+    _cores = _pure if _state.speedups is None else _state.speedups
+    _LocalBase = _cores.LocalBase
+    _DefaultCore = _cores.DefaultCore
+    _CriticalCore = _cores.CriticalCore
 
-class _ThreadToken:
-    """Identity of one thread; unlike `threading.get_ident()` it is never reused."""
+__all__ = ("SPEEDUPS", "Local", "__version__", "bind_context_to_current_thread")
 
-    __slots__ = ("__weakref__",)
+SPEEDUPS: bool = _state.speedups is not None
+"""True when `Local` attribute access runs in the C accelerator, False in pure Python."""
 
-
-_Data = Dict["Local", Dict[str, Any]]
-_Snapshot = Tuple[object, _Data]
-
-_tokens = threading.local()
-_NO_DATA: _Data = {}
-_EMPTY: _Snapshot = (None, _NO_DATA)
-
-# Default-mode values of every Local, for the current context (re-homed by the bridges).
-_state: ContextVar[_Snapshot] = ContextVar("asgi_local.state")
-_state_get = _state.get
-_state_set = _state.set
-# thread_critical values while an event loop runs on the thread (never re-homed).
-_loop_state: ContextVar[_Snapshot] = ContextVar("asgi_local.thread_critical_state")
-_loop_state_get = _loop_state.get
-_loop_state_set = _loop_state.set
-
-# `_data` is refused (it was internal storage in older asgiref releases); `__class__` is a
-# real attribute. Every other name, dunders included, is ordinary Local data.
-_SPECIAL = frozenset(("_data", "__class__"))
-_object_getattribute = object.__getattribute__
-_object_setattr = object.__setattr__
-
-
-def _new_token() -> object:
-    token = _ThreadToken()
-    _tokens.token = token
-    return token
-
-
-def _current_token() -> object:
-    try:
-        token: object = _tokens.token
-    except AttributeError:
-        token = _new_token()
-    return token
+_new_local = _LocalBase.__new__
+_state_get = _state.state.get
+_state_set = _state.state.set
+_current_token = _state.current_token
 
 
 def bind_context_to_current_thread() -> None:
@@ -98,28 +63,9 @@ def bind_context_to_current_thread() -> None:
     snapshot = _state_get(None)
     if snapshot is None:
         return
-    try:
-        token: object = _tokens.token
-    except AttributeError:
-        token = _new_token()
+    token = _current_token()
     if snapshot[0] is not token:
         _state_set((token, snapshot[1]))
-
-
-def _missing(local: Local, name: str) -> AttributeError:
-    message = (
-        f"{type(local).__name__!r} object has no attribute {name!r}: it was never set in "
-        "this context, or was deleted; use getattr(local, name, default) to read it optionally"
-    )
-    return AttributeError(message)
-
-
-def _reserved(name: str) -> AttributeError:
-    message = (
-        f"Cannot set attribute {name!r} on Local: the name is reserved "
-        "(it named internal storage in older asgiref releases); use another attribute name"
-    )
-    return AttributeError(message)
 
 
 def _check_flag(thread_critical: object) -> bool:
@@ -133,7 +79,7 @@ def _check_flag(thread_critical: object) -> bool:
     return bool(thread_critical)
 
 
-class Local:
+class Local(_LocalBase):
     """An object whose attributes are local to a context, or to a thread.
 
     ``Local()`` (default mode) scopes values like a `contextvars.ContextVar`:
@@ -174,14 +120,12 @@ class Local:
         ```
     """
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ()
 
     def __new__(cls, thread_critical: bool = False) -> Local:
         if cls is Local:
             cls = _ThreadCriticalLocal if _check_flag(thread_critical) else _DefaultLocal
-        local: Local = object.__new__(cls)
-        if cls is _ThreadCriticalLocal:
-            _thread_slot.__set__(local, threading.local())
+        local: Local = _new_local(cls)
         return local
 
     def __init__(self, thread_critical: bool = False) -> None:
@@ -208,148 +152,16 @@ class Local:
 _sealed = False
 
 
-class _DefaultLocal(Local):
+class _DefaultLocal(Local, _DefaultCore):
     """A `Local` whose values live in the current context (see `Local`)."""
 
     __slots__ = ()
 
-    def __getattribute__(self, name: str) -> Any:
-        snapshot = _state_get(_EMPTY)
-        try:
-            token: object = _tokens.token
-        except AttributeError:
-            token = _new_token()
-        if snapshot[0] is token:
-            try:
-                return snapshot[1][self][name]
-            except KeyError:
-                pass
-        return _object_getattribute(self, name)  # dunders and methods; else AttributeError
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SPECIAL:
-            if name == "_data":
-                raise _reserved(name)
-            _object_setattr(self, name, value)
-            return
-        home, data = _state_get(_EMPTY)
-        try:
-            token: object = _tokens.token
-        except AttributeError:
-            token = _new_token()
-        if home is not token:
-            _state_set((token, {self: {name: value}}))  # inherited values stay invisible
-            return
-        mine = data.get(self)
-        if mine is None or (len(mine) == 1 and name in mine):
-            if mine is not None and mine[name] is value:
-                return  # already set here: the snapshot would not change
-            mine = {name: value}  # the common case: one attribute per Local
-            if len(data) == 1 and self in data:
-                _state_set((token, {self: mine}))  # ... and a single Local in the context
-                return
-        else:
-            if name in mine and mine[name] is value:
-                return
-            mine = mine.copy()
-            mine[name] = value
-        data = data.copy()
-        data[self] = mine
-        _state_set((token, data))
-
-    def __delattr__(self, name: str) -> None:
-        home, data = _state_get(_EMPTY)
-        token = _current_token()
-        mine = data.get(self) if home is token else None
-        if mine is None or name not in mine:
-            raise _missing(self, name)
-        data = data.copy()
-        if len(mine) == 1:
-            del data[self]
-        else:
-            mine = mine.copy()
-            del mine[name]
-            data[self] = mine
-        _state_set((token, data))
-
-
-class _ThreadCriticalLocal(Local):
+class _ThreadCriticalLocal(Local, _CriticalCore):
     """A `Local` whose values stay on their thread (per task inside a running loop)."""
 
-    __slots__ = ("_asgi_local_thread",)
-
-    def __getattribute__(self, name: str) -> Any:
-        if _get_running_loop() is None:
-            try:
-                return _thread_slot_get(self, _ThreadCriticalLocal).__dict__[name]
-            except KeyError:
-                pass
-        else:
-            snapshot = _loop_state_get(_EMPTY)
-            try:
-                token: object = _tokens.token
-            except AttributeError:
-                token = _new_token()
-            if snapshot[0] is token:
-                try:
-                    return snapshot[1][self][name]
-                except KeyError:
-                    pass
-        return _object_getattribute(self, name)  # dunders and methods; else AttributeError
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SPECIAL:
-            if name == "_data":
-                raise _reserved(name)
-            _object_setattr(self, name, value)
-            return
-        if _get_running_loop() is None:
-            _thread_slot_get(self, _ThreadCriticalLocal).__dict__[name] = value
-            return
-        home, data = _loop_state_get(_EMPTY)
-        token = _current_token()
-        if home is not token:
-            _loop_state_set((token, {self: {name: value}}))  # inherited values stay invisible
-            return
-        mine = data.get(self)
-        if mine is None or (len(mine) == 1 and name in mine):
-            if mine is not None and mine[name] is value:
-                return  # already set here: the snapshot would not change
-            mine = {name: value}  # the common case: one attribute per Local
-            if len(data) == 1 and self in data:
-                _loop_state_set((token, {self: mine}))  # ... and a single Local here
-                return
-        else:
-            if name in mine and mine[name] is value:
-                return
-            mine = mine.copy()
-            mine[name] = value
-        data = data.copy()
-        data[self] = mine
-        _loop_state_set((token, data))
-
-    def __delattr__(self, name: str) -> None:
-        if _get_running_loop() is None:
-            per_thread = _thread_slot_get(self, _ThreadCriticalLocal).__dict__
-            if name not in per_thread:
-                raise _missing(self, name)
-            del per_thread[name]
-            return
-        home, data = _loop_state_get(_EMPTY)
-        token = _current_token()
-        mine = data.get(self) if home is token else None
-        if mine is None or name not in mine:
-            raise _missing(self, name)
-        data = data.copy()
-        if len(mine) == 1:
-            del data[self]
-        else:
-            mine = mine.copy()
-            del mine[name]
-            data[self] = mine
-        _loop_state_set((token, data))
+    __slots__ = ()
 
 
-_thread_slot = _ThreadCriticalLocal.__dict__["_asgi_local_thread"]
-_thread_slot_get = _thread_slot.__get__
 _sealed = True
