@@ -464,9 +464,21 @@ def local_groups(sides: Dict[str, ModuleType], settings: Settings) -> List[Group
     ops = {
         "get": ("o.x", "o.get()", True),
         "set_get": ("o.x = 1; o.x", "o.set(1); o.get()", False),
+        # two set+get pairs with different values: no write can be skipped as unchanged
+        "set_new_get": (
+            "o.x = 1; o.x; o.x = 2; o.x",
+            "o.set(1); o.get(); o.set(2); o.get()",
+            False,
+        ),
         "miss": ("getattr(o, 'y', None)", "o.get(None)", False),
     }
-    titles = {"get": "get", "set_get": "set + get", "miss": "miss (getattr default)"}
+    titles = {
+        "get": "get",
+        "set_get": "set + get",
+        "set_new_get": "set + get, a new value each time",
+        "miss": "miss (getattr default)",
+    }
+    pure = _pure_local_module()
     for is_async in (False, True):
         where = "async" if is_async else "sync"
         for op, (stmt, cv_stmt, preset) in ops.items():
@@ -486,8 +498,11 @@ def local_groups(sides: Dict[str, ModuleType], settings: Settings) -> List[Group
             impls.append(
                 ("threading.local", "other", _stmt_measure(tl_stmt, _tl_maker(preset), is_async))
             )
+            impls.append(
+                (_PURE, "other", _own_context(_lazy_local(stmt, pure, False, preset, is_async)))
+            )
             groups.append(run_group(group, impls, settings, ops_per_n=_UNROLL))
-    for op in ("get", "set_get"):
+    for op in ("get", "set_get", "set_new_get"):
         stmt, _, preset = ops[op]
         group = Group(
             f"local_tc_{op}",
@@ -499,8 +514,39 @@ def local_groups(sides: Dict[str, ModuleType], settings: Settings) -> List[Group
         impls += [
             (name, name, _lazy_local(stmt, mod, True, preset, False)) for name, mod in sides.items()
         ]
+        impls.append((_PURE, "other", _own_context(_lazy_local(stmt, pure, True, preset, False))))
         groups.append(run_group(group, impls, settings, ops_per_n=_UNROLL))
     return groups
+
+
+_PURE = "ours, pure Python"
+
+
+def _pure_local_module() -> ModuleType:
+    """asgi_local's pure-Python twin of the C accelerator, measurable in the same run."""
+    from asgi_local import _pure
+
+    default = type("_DefaultLocal", (_pure.DefaultCore,), {"__slots__": ()})
+    critical = type("_ThreadCriticalLocal", (_pure.CriticalCore,), {"__slots__": ()})
+    module = ModuleType("asgi_local_pure_python")
+
+    def make(thread_critical: bool = False) -> Any:
+        return critical() if thread_critical else default()
+
+    module.Local = make  # type: ignore[attr-defined]
+    return module
+
+
+def _own_context(factory: Factory) -> Factory:
+    """Measure in a context of its own: the pure twin shares the accelerator's ContextVar
+    but keeps its own thread tokens, so the two must never write into one context."""
+
+    def wrapped() -> Measure:
+        context = contextvars.Context()
+        measure = context.run(factory)
+        return lambda n: context.run(measure, n)
+
+    return wrapped
 
 
 def _lazy_local(

@@ -19,6 +19,9 @@ TARGETS = (
     Target("local_get_sync", "ContextVar.get", 4, "local_get_sync"),
     Target("local_set_get_sync", "ContextVar set+get", 3, "local_set_get_sync"),
     Target("local_tc_set_get", "threading.local set+get", 3, "local_tc_set_get"),
+    # the same two targets when every write stores a new value (no unchanged-write shortcut)
+    Target("local_set_new_get_sync", "ContextVar set+get", 3, "local_set_new_get_sync"),
+    Target("local_tc_set_new_get", "threading.local set+get", 3, "local_tc_set_new_get"),
 )
 
 Check = Tuple[str, str, Optional[bool]]  # (what, measured, passed)

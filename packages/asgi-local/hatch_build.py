@@ -34,6 +34,13 @@ def _unsupported_reason() -> str | None:
     return None
 
 
+def _interpreter_tag() -> str:
+    from packaging.tags import sys_tags
+
+    tag = next(t for t in sys_tags() if not t.platform.startswith(("manylinux", "musllinux")))
+    return f"{tag.interpreter}-{tag.abi}-{tag.platform}"
+
+
 def _compile(source: Path, out_dir: Path, work_dir: Path) -> Path:
     """Compile *source* into *out_dir* with the running interpreter's settings."""
     from setuptools import Distribution, Extension
@@ -84,6 +91,9 @@ class SpeedupsBuildHook(BuildHookInterface):
             staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             shutil.copyfile(built, staged)
             os.replace(staged, target)  # atomic: a process with an older build keeps it mapped
+            # hatchling tags editable wheels py3-none-any, and installers then reuse one
+            # built for another interpreter without running this hook for this one
+            build_data["tag"] = _interpreter_tag()
         else:
             build_data["force_include"][str(built)] = f"asgi_local/{MODULE}{suffix}"
         build_data["pure_python"] = False

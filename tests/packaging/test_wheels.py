@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import subprocess
 import sys
+import sysconfig
 import tarfile
 import zipfile
 
@@ -13,6 +16,7 @@ import pytest
 from tests.packaging.conftest import DISTRIBUTIONS, make_venv, run
 
 NEEDS_TYPING_EXTENSIONS = sys.version_info < (3, 11)
+INTERPRETER_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
 
 # distribution -> (what it must pull in, the import names that must work)
 EXPECTED = {
@@ -41,8 +45,48 @@ def _installed(python: pathlib.Path) -> set[str]:
 @pytest.mark.parametrize("dist", DISTRIBUTIONS)
 def test_wheel_and_sdist_are_built(wheelhouse: pathlib.Path, dist: str) -> None:
     stem = dist.replace("-", "_")
-    assert len(list(wheelhouse.glob(f"{stem}-*-py3-none-any.whl"))) == 1
+    # asgi-local carries the compiled accelerator, so its wheel is for this interpreter only
+    tag = f"{INTERPRETER_TAG}-{INTERPRETER_TAG}-*" if dist == "asgi-local" else "py3-none-any"
+    assert len(list(wheelhouse.glob(f"{stem}-*-{tag}.whl"))) == 1
+    assert len(list(wheelhouse.glob(f"{stem}-*.whl"))) == 1
     assert len(list(wheelhouse.glob(f"{stem}-*.tar.gz"))) == 1
+
+
+def test_asgi_local_wheel_has_the_accelerator_for_this_interpreter(
+    wheelhouse: pathlib.Path,
+) -> None:
+    (wheel,) = wheelhouse.glob("asgi_local-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    compiled = [n for n in names if n.startswith("asgi_local/_speedups.") and n.endswith(".so")]
+    assert compiled == [f"asgi_local/_speedups{sysconfig.get_config_var('EXT_SUFFIX')}"]
+    assert "asgi_local/_speedups.pyi" in names
+    assert "asgi_local/_speedups.c" not in names
+
+
+def test_asgi_local_sdist_has_the_c_source_and_no_binaries(wheelhouse: pathlib.Path) -> None:
+    (sdist,) = wheelhouse.glob("asgi_local-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {pathlib.PurePosixPath(n).name for n in archive.getnames()}
+    assert {"_speedups.c", "_speedups.pyi", "hatch_build.py", "_pure.py"} <= names
+    assert not [n for n in names if n.endswith((".so", ".pyd"))]
+
+
+def test_asgi_local_builds_pure_python_on_request(
+    tmp_path: pathlib.Path, wheelhouse: pathlib.Path
+) -> None:
+    """ASGI_LOCAL_NO_EXTENSIONS=1 (or a failed compile) gives a working pure-Python wheel."""
+    (sdist,) = wheelhouse.glob("asgi_local-*.tar.gz")
+    out = tmp_path / "pure"
+    env = {**os.environ, "ASGI_LOCAL_NO_EXTENSIONS": "1"}
+    command = [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", out, sdist]
+    subprocess.run([str(c) for c in command], check=True, env=env, capture_output=True)
+    (wheel,) = out.glob("asgi_local-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl")
+    assert not [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".so")]
+    python = make_venv(tmp_path / "venv")
+    run(python, "-m", "pip", "install", "--quiet", "--no-index", wheel)
+    check = "import asgi_local as a; l = a.Local(); l.x = 1; assert l.x == 1; print(a.SPEEDUPS)"
+    assert run(python, "-c", check).strip() == "False"
 
 
 @pytest.mark.parametrize("dist", DISTRIBUTIONS)
@@ -85,3 +129,5 @@ def test_installs_alone_with_exactly_its_dependencies(
         expected = expected | {"typing-extensions"}
     assert _installed(python) == expected
     run(python, "-c", "; ".join(f"import {name}" for name in imports))
+    if "asgi-local" in expected:  # installed from the wheel: the accelerator is in use
+        assert run(python, "-c", "import asgi_local; print(asgi_local.SPEEDUPS)").strip() == "True"

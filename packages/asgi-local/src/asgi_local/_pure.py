@@ -4,6 +4,10 @@ Mirrors `asgi_local._speedups` class for class (``LocalBase``, ``DefaultCore``,
 ``CriticalCore``) over the same state (`asgi_local._state`), so either one can back the
 public classes. The get paths are a handful of C calls each; writing the object an
 attribute already holds changes nothing, so it returns early.
+
+Only one of the two backs `Local` in a process. They share the `ContextVar`s but not the
+thread tokens (this one keeps them in a `threading.local`), so instances of both writing
+into one context would hide each other's values.
 """
 
 from __future__ import annotations
