@@ -21,6 +21,7 @@ import time
 from importlib import metadata
 from typing import Any, Dict, List
 
+import asgi_local
 from benchmarks import report
 from benchmarks._harness import Group, Settings
 
@@ -88,7 +89,6 @@ def main(argv: List[str] | None = None) -> int:
     )
     os.makedirs(outdir, exist_ok=True)
 
-    import asgi_local
     import asgi_sync
     import asgiref.local
     import asgiref.sync
@@ -128,7 +128,8 @@ def main(argv: List[str] | None = None) -> int:
         "load average (1 min) at start / end": f"{load_before[0]:.2f} / "
         f"{os.getloadavg()[0]:.2f} (other jobs on the machine add noise; ratios alternate)",
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
-        "ours": ", ".join(f"{d} {_version(d)}" for d in ("asgi-local", "asgi-sync", "asgi-wsgi")),
+        "ours": ", ".join(f"{d} {_version(d)}" for d in ("asgi-local", "asgi-sync", "asgi-wsgi"))
+        + f" (Local: {'C accelerator' if asgi_local.SPEEDUPS else 'pure Python'})",
         "compared with": ", ".join(f"{d} {_version(d)}" for d in ("asgiref", "a2wsgi", "anyio")),
         "server / load": f"uvicorn {_version('uvicorn')}, h11 {_version('h11')}, {_wrk_version()}",
     }

@@ -42,8 +42,8 @@ def test_accelerator_was_built_from_the_current_source() -> None:
 
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
     assert digest == _speedups.SOURCE_HASH, (
-        "asgi_local._speedups is stale: rebuild it by reinstalling asgi-local "
-        "(for hatch envs: `hatch env prune`)"
+        "asgi_local._speedups was built from another version of _speedups.c: rebuild it "
+        "with `python packages/asgi-local/build_speedups.py` in this environment"
     )
 
 

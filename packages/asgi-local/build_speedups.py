@@ -1,0 +1,79 @@
+"""Compile the optional C accelerator `asgi_local._speedups` for the running interpreter.
+
+Used by the build hook (`hatch_build.py`) for wheels and editable installs. Run it directly
+to (re)build the module next to the sources of a development checkout:
+``python packages/asgi-local/build_speedups.py``. Installers may reuse an editable wheel
+built by another interpreter (hatchling tags every editable wheel ``py3-none-any``), so the
+project's hatch environments run it after they are created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+MODULE = "_speedups"
+SKIP_ENV = "ASGI_LOCAL_NO_EXTENSIONS"
+PACKAGE = Path(__file__).resolve().parent / "src" / "asgi_local"
+SOURCE = PACKAGE / f"{MODULE}.c"
+
+
+def unsupported_reason() -> str | None:
+    """Why this interpreter gets no accelerator, or None when it can have one."""
+    if os.environ.get(SKIP_ENV, "") not in ("", "0"):
+        return f"{SKIP_ENV} is set"
+    if platform.python_implementation() != "CPython":
+        return f"{platform.python_implementation()} is not CPython"
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "free-threaded CPython is not supported by the accelerator yet"
+    return None
+
+
+def compile_extension(out_dir: Path, work_dir: Path) -> Path:
+    """Compile the accelerator into *out_dir* with this interpreter's compiler settings."""
+    from setuptools import Distribution, Extension
+    from setuptools.command.build_ext import build_ext
+
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    extension = Extension(
+        f"asgi_local.{MODULE}",
+        [str(SOURCE)],
+        define_macros=[("ASGI_LOCAL_SOURCE_HASH", f'"{digest}"')],
+    )
+    command = build_ext(Distribution({"name": "asgi-local", "ext_modules": [extension]}))
+    command.build_lib = str(out_dir)
+    command.build_temp = str(work_dir)
+    command.ensure_finalized()
+    command.run()
+    (built,) = command.get_outputs()
+    return Path(built)
+
+
+def build_in_place() -> Path:
+    """Compile next to the sources; atomic, so a process with an older build keeps it."""
+    target = PACKAGE / f"{MODULE}{sysconfig.get_config_var('EXT_SUFFIX')}"
+    with tempfile.TemporaryDirectory(prefix="asgi-local-build-") as work:
+        built = compile_extension(Path(work) / "lib", Path(work) / "obj")
+        staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copyfile(built, staged)
+        os.replace(staged, target)
+    return target
+
+
+def main() -> int:
+    reason = unsupported_reason()
+    if reason is not None:
+        print(f"asgi-local: no C accelerator for this interpreter ({reason})")
+        return 0
+    print(f"asgi-local: built {build_in_place()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
