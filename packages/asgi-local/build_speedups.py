@@ -1,10 +1,10 @@
 """Compile the optional C accelerator `asgi_local._speedups` for the running interpreter.
 
 Used by the build hook (`hatch_build.py`) for wheels and editable installs. Run it directly
-to (re)build the module next to the sources of a development checkout:
-``python packages/asgi-local/build_speedups.py``. Installers may reuse an editable wheel
-built by another interpreter (hatchling tags every editable wheel ``py3-none-any``), so the
-project's hatch environments run it after they are created.
+to build the module next to the sources of a development checkout when it is missing or
+older than its source: ``python packages/asgi-local/build_speedups.py [--force]``.
+Installers may reuse an editable wheel built by another interpreter (hatchling tags every
+editable wheel ``py3-none-any``), so the project's hatch scripts run it first.
 """
 
 from __future__ import annotations
@@ -66,14 +66,21 @@ def build_in_place() -> Path:
     return target
 
 
-def main() -> int:
+def _up_to_date() -> bool:
+    target = PACKAGE / f"{MODULE}{sysconfig.get_config_var('EXT_SUFFIX')}"
+    inputs = (SOURCE, Path(__file__))
+    return target.exists() and target.stat().st_mtime >= max(p.stat().st_mtime for p in inputs)
+
+
+def main(argv: list[str]) -> int:
+    """Build in place unless up to date (``--force`` rebuilds); exit 0 either way."""
     reason = unsupported_reason()
     if reason is not None:
         print(f"asgi-local: no C accelerator for this interpreter ({reason})")
-        return 0
-    print(f"asgi-local: built {build_in_place()}")
+    elif "--force" in argv or not _up_to_date():
+        print(f"asgi-local: built {build_in_place()}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

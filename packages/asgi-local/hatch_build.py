@@ -21,8 +21,11 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 
 def _load_builder(root: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_speedups", Path(root) / "build_speedups.py")
-    assert spec is not None and spec.loader is not None
+    path = Path(root) / "build_speedups.py"
+    spec = importlib.util.spec_from_file_location("build_speedups", path)
+    if spec is None or spec.loader is None:
+        message = f"cannot load {path}"
+        raise ImportError(message)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
