@@ -392,10 +392,13 @@ async def test_local_binding_hook_runs_in_the_carried_context() -> None:
 @pytest.mark.asyncio
 @pytest.mark.timeout(10)
 async def test_cancelled_call_that_has_not_started_never_runs() -> None:
+    occupied = threading.Event()
     release = threading.Event()
     ran: list[str] = []
+    loop = asyncio.get_running_loop()
 
     def occupy() -> None:
+        occupied.set()
         release.wait(5)
 
     def queued() -> None:
@@ -403,9 +406,10 @@ async def test_cancelled_call_that_has_not_started_never_runs() -> None:
 
     async with ThreadSensitiveContext():
         busy = asyncio.create_task(sync_to_async(occupy)())
-        await asyncio.sleep(0.01)
+        assert await loop.run_in_executor(None, occupied.wait, 5)
         waiting = asyncio.create_task(sync_to_async(queued)())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one step: the call queues its work behind occupy()
+        assert not waiting.done()
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
@@ -420,7 +424,9 @@ async def test_cancelled_call_that_has_not_started_never_runs() -> None:
 async def test_orphaned_sync_code_gets_its_later_async_to_sync_calls_cancelled() -> None:
     started = threading.Event()
     release = threading.Event()
+    finished = threading.Event()
     outcome: list[str] = []
+    loop = asyncio.get_running_loop()
 
     async def never_finishes() -> None:
         await asyncio.sleep(30)
@@ -432,15 +438,14 @@ async def test_orphaned_sync_code_gets_its_later_async_to_sync_calls_cancelled()
             async_to_sync(never_finishes)()
         except asyncio.CancelledError:
             outcome.append("cancelled")
+        finally:
+            finished.set()
 
     task = asyncio.create_task(sync_to_async(orphan, thread_sensitive=False)())
-    await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+    assert await loop.run_in_executor(None, started.wait, 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     release.set()
-    for _ in range(200):
-        if outcome:
-            break
-        await asyncio.sleep(0.01)
+    assert await loop.run_in_executor(None, finished.wait, 5)
     assert outcome == ["cancelled"]
