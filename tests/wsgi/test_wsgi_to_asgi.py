@@ -116,11 +116,25 @@ async def test_request_body_backpressure_bounds_buffer() -> None:
         return []
 
     client = FakeClient([chunk] * 100)
+    received = 0
+    window_full = asyncio.Event()  # 4 chunks received: one window buffered
+    overrun = asyncio.Event()  # more than about one window received
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        received += 1
+        if received >= 4:
+            window_full.set()
+        if received > 6:
+            overrun.set()
+        return await client.receive()
+
     adapter = WsgiToAsgi(app, window=4096)
-    task = asyncio.ensure_future(adapter(http_scope(), client.receive, client.send))
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-    # The pump stopped receiving after about one window while the app did not read.
+    task = asyncio.ensure_future(adapter(http_scope(), receive, client.send))
+    await asyncio.wait_for(window_full.wait(), 5)
+    # A short wait to check that the pump does NOT receive more while the app does not read.
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(overrun.wait(), 0.1)
     assert client.incoming.qsize() >= 100 - 6
     release.set()
     await asyncio.wait_for(task, 5)
@@ -132,11 +146,17 @@ async def test_request_body_backpressure_bounds_buffer() -> None:
 async def test_response_chunks_stream_as_yielded_with_backpressure() -> None:
     produced: list[int] = []
     gate = threading.Event()
+    window_full = threading.Event()  # chunks 0-3 fill the 4096-byte window, 4 must wait
+    overrun = threading.Event()  # the worker got well past one window
 
     def app(environ: Any, start_response: Any) -> Iterator[bytes]:
         start_response("200 OK", [])
         for index in range(100):
             produced.append(index)
+            if index == 4:
+                window_full.set()
+            if index == 8:
+                overrun.set()
             yield b"y" * 1024
             if index == 0:
                 gate.wait(5)
@@ -160,8 +180,10 @@ async def test_response_chunks_stream_as_yielded_with_backpressure() -> None:
         await asyncio.wait_for(sends.wait(), 5)
     assert sent[1]["body"] == b"y" * 1024  # the first chunk arrived before the rest exists
     gate.set()
-    for _ in range(30):
-        await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, window_full.wait, 5)
+    # A short wait to check that the worker does NOT run further ahead of send().
+    assert not await loop.run_in_executor(None, overrun.wait, 0.1)
     assert len(produced) <= 8  # the worker stopped about one window ahead of send()
     hold.set()
     await asyncio.wait_for(task, 5)
@@ -302,7 +324,7 @@ async def test_disconnect_mid_response_closes_and_frees_worker() -> None:
         client.sent.append(message)
         if len(client.sent) > 3:
             first_sent.set()
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001)  # a slow client: the response outruns send()
 
     adapter = WsgiToAsgi(app, max_workers=1, window=2048)
     task = asyncio.ensure_future(adapter(http_scope(), client.receive, send))
@@ -370,7 +392,7 @@ async def test_write_after_disconnect_raises_in_app() -> None:
         sends += 1
         if sends == 3:
             client.incoming.put_nowait({"type": "http.disconnect"})
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.001)  # a slow client: the app keeps writing meanwhile
 
     await asyncio.wait_for(WsgiToAsgi(app, window=2048)(http_scope(), client.receive, send), 5)
     assert len(seen) == 1
@@ -394,7 +416,7 @@ async def test_cancellation_stops_worker() -> None:
     async def send(message: Any) -> None:
         if message["type"] == "http.response.body":
             streaming.set()
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.001)  # a slow client: the response is still streaming
 
     client = FakeClient()
     task = asyncio.ensure_future(WsgiToAsgi(app, window=2048)(http_scope(), client.receive, send))
