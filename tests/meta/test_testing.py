@@ -79,10 +79,20 @@ async def test_receive_output_timeout_leaves_the_callers_cancel_count_alone() ->
             await asyncio.sleep(1)
 
 
-async def test_cancelling_the_caller_propagates_and_keeps_the_application() -> None:
+async def test_cancelling_the_caller_propagates_and_keeps_the_application(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     communicator = ApplicationCommunicator(forever, SCOPE)
+    asked = asyncio.Event()
+    get = communicator.output_queue.get
+
+    def get_and_tell() -> Any:
+        asked.set()
+        return get()
+
+    monkeypatch.setattr(communicator.output_queue, "get", get_and_tell)
     waiting = asyncio.ensure_future(communicator.receive_output(5))
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(asked.wait(), 5)  # receive_output() now waits for a message
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting

@@ -51,7 +51,7 @@ async def test_none_never_expires() -> None:
     with pytest.warns(DeprecationWarning, match=DEPRECATED):
         limit = timeout(None)
     with limit:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # a short wait to check that the limit does NOT expire
     assert not limit.expired
     assert limit.remaining is None
 
