@@ -187,6 +187,7 @@ class Streaming:
         self.closed = 0
         self.calls = 0
         self.lock = threading.Lock()
+        self.reading = threading.Semaphore(0)  # released once per call, after its first piece
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
         with self.lock:
@@ -196,6 +197,8 @@ class Streaming:
             piece = environ["wsgi.input"].read(1024)
             if not piece:
                 break
+            if not received:
+                self.reading.release()
             received += len(piece)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return self._chunks(received)
@@ -261,6 +264,7 @@ def test_wsgi_upload_cancelled_while_the_client_stalls() -> None:
     app = make_wsgi(wsgi, max_workers=2)
 
     async def main() -> None:
+        loop = asyncio.get_running_loop()
         for _ in range(4):  # more stalled uploads than workers
             client = Client(
                 [{"type": "http.request", "body": b"p" * 4096, "more_body": True}],
@@ -271,7 +275,8 @@ def test_wsgi_upload_cancelled_while_the_client_stalls() -> None:
                 app(http_scope(method="POST"), client.receive, client.send)
             )
             await asyncio.wait_for(client.reached.wait(), 5)
-            await asyncio.sleep(0.01)
+            # The worker is reading the upload and is about to block for the rest of it.
+            assert await loop.run_in_executor(None, wsgi.reading.acquire, True, 5)
             assert task.cancel()
             await asyncio.wait_for(asyncio.wait([task]), 5)
             assert task.cancelled()
