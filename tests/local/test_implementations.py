@@ -184,3 +184,24 @@ def test_configure_rejects_bad_arguments() -> None:
     local = Local()
     local.value = 1  # the failed calls changed nothing
     assert local.value == 1
+
+
+@pytest.mark.skipif(not asgi_local.SPEEDUPS, reason="the accelerator is not in use")
+def test_a_subinterpreter_gets_the_pure_python_implementation(tmp_path: Path) -> None:
+    """A legacy subinterpreter (as mod_wsgi runs) shares the C module's static state, so it
+    must not rewire it: it falls back to pure Python, and this interpreter is unaffected."""
+    import _testcapi  # CPython's test helpers: every interpreter of the matrix has them
+
+    local = Local()
+    local.value = "main"
+    out = tmp_path / "sub.txt"
+    code = (
+        "import asgi_local\n"
+        "l = asgi_local.Local(); l.value = 'sub'; assert l.value == 'sub'\n"
+        f"open({str(out)!r}, 'w').write(str(asgi_local.SPEEDUPS))\n"
+    )
+    assert _testcapi.run_in_subinterp(code) == 0
+    assert out.read_text() == "False"
+    assert local.value == "main"
+    local.value = "still main"
+    assert local.value == "still main"

@@ -31,6 +31,11 @@ static PyObject *special_setattr;  /* f(local, name, value) for "_data" and "__c
 static PyObject *default_delattr;  /* f(local, name) */
 static PyObject *critical_delattr; /* f(local, name) */
 
+/* The interpreter configure() wired the state of. A legacy subinterpreter (mod_wsgi, for
+ * one) shares this module's static state, so it must not rewire it: it is refused and runs
+ * the pure-Python implementation instead. */
+static PyInterpreterState *configured_interpreter;
+
 static PyObject *token_key; /* key of this thread's token in the thread-state dict */
 static PyObject *dict_name; /* "__dict__" */
 
@@ -450,6 +455,13 @@ configure(PyObject *module, PyObject *args)
 {
     (void)module;
     PyObject *objs[8];
+    PyInterpreterState *interpreter = PyInterpreterState_Get();
+    if (configured_interpreter != NULL && configured_interpreter != interpreter) {
+        PyErr_SetString(PyExc_ImportError,
+                        "asgi_local._speedups already serves another interpreter of this "
+                        "process; this one uses the pure-Python implementation");
+        return NULL;
+    }
     if (!PyArg_UnpackTuple(args, "configure", 8, 8, &objs[0], &objs[1], &objs[2], &objs[3],
                            &objs[4], &objs[5], &objs[6], &objs[7])) {
         return NULL;
@@ -471,6 +483,7 @@ configure(PyObject *module, PyObject *args)
         Py_INCREF(objs[i]);
         Py_XSETREF(*slots[i], objs[i]);
     }
+    configured_interpreter = interpreter;
     Py_RETURN_NONE;
 }
 

@@ -117,18 +117,19 @@ def _load_speedups() -> ModuleType | None:
         return None
     try:
         from asgi_local import _speedups
-    except ImportError:  # no compiler at install time, or an unsupported interpreter
+
+        _speedups.configure(
+            state,
+            loop_state,
+            _get_running_loop,
+            _ThreadToken,
+            threading.local,
+            set_special,
+            delete_default,
+            delete_critical,
+        )
+    except ImportError:  # not built, or already serving another (sub)interpreter
         return None
-    _speedups.configure(
-        state,
-        loop_state,
-        _get_running_loop,
-        _ThreadToken,
-        threading.local,
-        set_special,
-        delete_default,
-        delete_critical,
-    )
     return _speedups
 
 
