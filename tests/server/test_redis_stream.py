@@ -162,6 +162,7 @@ async def test_unanswered_messages_survive_a_crash(
         async with running(first):
             ids = await feed(client, messages)
             await wait_for_replies(client, 5)
+            # A short wait to check that bob's entries are NOT answered or acknowledged.
             await asyncio.sleep(0.05)
             assert await pending(client) == 5
         # The "crash": the first server is gone and bob's five entries were never acked.

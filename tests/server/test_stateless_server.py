@@ -155,7 +155,7 @@ async def test_application_instances_mapping_has_the_documented_keys() -> None:
     assert isinstance(details["future"], asyncio.Future)
     assert not details["future"].done()
     before = details["last_used"]
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # let the clock move on: last_used must be a later time
     server.get_or_create_application_instance("a", scope)
     assert details["last_used"] > before
     await stopped(server, task)
@@ -299,6 +299,7 @@ async def test_cancelled_instance_is_cleaned_up_and_arun_keeps_running() -> None
     server.get_or_create_application_instance("a", {"who": "a"})
     server.application_instances["a"]["future"].cancel()
     await until(lambda: "a" not in server.application_instances)
+    # A short wait (three more checker runs) to check that arun() does NOT end.
     await asyncio.sleep(server.application_checker_interval * 3)
     assert not task.done()
     # And the server still serves the same party with a fresh instance.
@@ -421,9 +422,12 @@ class Tracked:
         self.finished = 0
         self.entered: asyncio.Event | None = None  # made on the loop (3.9 binds at creation)
 
-    async def wait_entered(self) -> None:
+    async def wait_live(self, count: int) -> None:
+        """Wait until at least ``count`` instances are running (the caller bounds the wait)."""
         self.entered = self.entered or asyncio.Event()
-        await self.entered.wait()
+        while self.live < count:
+            self.entered.clear()
+            await self.entered.wait()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         self.live += 1
@@ -448,7 +452,7 @@ async def test_cancelling_arun_cancels_and_awaits_every_instance() -> None:
     for index in range(5):
         server.get_or_create_application_instance(index, {})
     futures = [details["future"] for details in server.application_instances.values()]
-    await until(lambda: app.live == 5)
+    await asyncio.wait_for(app.wait_live(5), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
@@ -465,7 +469,7 @@ async def test_arun_returns_when_handle_returns_and_stops_everything() -> None:
     server = RecordingServer(app)
     task = await started(server)
     server.get_or_create_application_instance("a", {})
-    await until(lambda: app.live == 1)
+    await asyncio.wait_for(app.wait_live(1), 5)
     await stopped(server, task)
     assert app.finished == 1
     assert server.application_instances == {}
@@ -479,7 +483,7 @@ async def test_handle_exception_propagates_after_shutdown() -> None:
     class Server(RecordingServer):
         async def handle(self) -> None:
             self.get_or_create_application_instance("a", {})
-            await app.wait_entered()
+            await asyncio.wait_for(app.wait_live(1), 5)
             raise OSError("stream went away")
 
     server = Server(app)
@@ -492,6 +496,7 @@ async def test_handle_exception_propagates_after_shutdown() -> None:
 @pytest.mark.timeout(10)
 async def test_deleted_instances_still_stopping_are_awaited_at_shutdown() -> None:
     release = asyncio.Event()
+    cleaning_up = asyncio.Event()
     done: list[str] = []
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -499,6 +504,7 @@ async def test_deleted_instances_still_stopping_are_awaited_at_shutdown() -> Non
             await receive()
         except asyncio.CancelledError:
             # A slow, shielded cleanup: still running when the server shuts down.
+            cleaning_up.set()
             await asyncio.shield(release.wait())
             done.append(scope["who"])
             raise
@@ -508,7 +514,9 @@ async def test_deleted_instances_still_stopping_are_awaited_at_shutdown() -> Non
     server.get_or_create_application_instance("a", {"who": "a"})
     await asyncio.sleep(0)
     server.delete_application_instance("a")
+    await asyncio.wait_for(cleaning_up.wait(), 5)
     server.stop.set()
+    # A short wait to check that arun() does NOT return while the deleted instance stops.
     await asyncio.sleep(0.05)
     assert not task.done()  # arun() waits for the deleted instance
     release.set()
@@ -538,18 +546,12 @@ def test_run_works_in_a_thread_without_a_loop_and_stops_on_keyboard_interrupt(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     outcome: list[BaseException] = []
-    app_finished = threading.Event()
-
-    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        try:
-            await receive()
-        finally:
-            app_finished.set()
+    app = Tracked()
 
     class Server(StatelessServer):
         async def handle(self) -> None:
             self.get_or_create_application_instance("a", {})
-            await asyncio.sleep(0.05)
+            await asyncio.wait_for(app.wait_live(1), 5)
             raise KeyboardInterrupt
 
         async def application_send(self, scope: dict[str, Any], message: Any) -> None:
@@ -567,7 +569,7 @@ def test_run_works_in_a_thread_without_a_loop_and_stops_on_keyboard_interrupt(
     assert not thread.is_alive()
     assert len(outcome) == 1
     assert isinstance(outcome[0], KeyboardInterrupt)
-    assert app_finished.is_set()
+    assert app.finished == 1
     assert "Task was destroyed" not in caplog.text
     assert "never retrieved" not in caplog.text
 
@@ -579,7 +581,7 @@ def test_run_returns_when_handle_returns() -> None:
         async def handle(self) -> None:
             for index in range(3):
                 self.get_or_create_application_instance(index, {})
-            await asyncio.sleep(0.02)
+            await asyncio.wait_for(app.wait_live(3), 5)
 
     server = Server(app)
     # In a fresh thread: asyncio.run() there leaves the main thread's loop alone.
@@ -603,13 +605,18 @@ async def test_instance_bound_holds_under_churn() -> None:
     server = RecordingServer(app, max_applications=100)
     task = await started(server)
     max_mapped = 0
+    created: set[asyncio.Future[Any]] = set()
     for n in range(10_000):
         queue = server.get_or_create_application_instance(n % 500, {})
         queue.put_nowait({"body": n})
+        created.add(server.application_instances[n % 500]["future"])
         max_mapped = max(max_mapped, len(server.application_instances))
         if n % 50 == 0:
             await asyncio.sleep(0)  # let instances run and cancellations land
-    await asyncio.sleep(0.05)
+    mapped = {details["future"] for details in server.application_instances.values()}
+    # Every evicted instance has stopped, and every mapped one has started.
+    await asyncio.wait_for(asyncio.wait(created - mapped), 5)
+    await asyncio.wait_for(app.wait_live(100), 5)
     assert max_mapped == 100
     assert app.max_live <= 100
     assert app.live == 100
@@ -621,12 +628,14 @@ async def test_instance_bound_holds_under_churn() -> None:
 @pytest.mark.timeout(10)
 async def test_cancelling_during_shutdown_still_waits_then_reports_the_cancel() -> None:
     release = asyncio.Event()
+    stopping = asyncio.Event()
     finished: list[str] = []
 
     async def slow_to_stop(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         try:
             await receive()
         finally:
+            stopping.set()
             await asyncio.shield(release.wait())
             finished.append("stopped")
 
@@ -635,8 +644,9 @@ async def test_cancelling_during_shutdown_still_waits_then_reports_the_cancel() 
     server.get_or_create_application_instance("a", {})
     await asyncio.sleep(0)
     server.stop.set()  # handle() returns: shutdown starts and waits for the instance
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(stopping.wait(), 5)
     task.cancel()  # a second interruption while shutting down
+    # A short wait to check that arun() does NOT end before the instance has stopped.
     await asyncio.sleep(0.05)
     assert not task.done()
     release.set()
