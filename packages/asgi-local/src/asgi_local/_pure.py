@@ -82,7 +82,7 @@ class CriticalCore(LocalBase):
                 return _thread_slot_get(self, CriticalCore).__dict__[name]
             except KeyError:
                 pass
-        else:
+        else:  # DefaultCore's lookup, inlined: a shared helper would cost a frame per read
             snapshot = _loop_state_get(_EMPTY)
             try:
                 token: object = _tokens.token
