@@ -50,18 +50,15 @@ def warm_up() -> None:
     run(main, 10)
 
 
-def leaked_threads(
-    baseline: set[threading.Thread], grace: float = 5.0, loop_executors: bool = False
-) -> list[str]:
+def leaked_threads(baseline: set[threading.Thread], grace: float = 5.0) -> list[str]:
     """Join the threads started since ``baseline`` and name those still alive after ``grace``.
 
-    Threads the implementation documents as long-lived and process-wide are allowed.
-    ``loop_executors`` also allows asyncio default-executor threads ("asyncio_N"): a pooled
-    async_to_sync loop keeps its default executor between calls.
+    Threads the implementation documents as long-lived and process-wide are allowed; a pooled
+    async_to_sync loop's default executor is among them (``asgi_sync-loop-N-default``).
     """
 
     def pooled(thread: threading.Thread) -> bool:
-        return is_long_lived(thread) or (loop_executors and thread.name.startswith("asyncio_"))
+        return is_long_lived(thread)
 
     deadline = time.monotonic() + grace
     gc.collect()  # per-adapter worker pools end when their adapter is collected
@@ -81,12 +78,12 @@ def leaked_threads(
 
 
 @contextmanager
-def no_thread_leak(grace: float = 5.0, loop_executors: bool = False) -> Iterator[None]:
+def no_thread_leak(grace: float = 5.0) -> Iterator[None]:
     """Fail if the block leaves behind a thread that was not there before it."""
     warm_up()
     baseline = set(threading.enumerate())
     yield
-    leaked = leaked_threads(baseline, grace, loop_executors)
+    leaked = leaked_threads(baseline, grace)
     assert leaked == [], f"threads left running: {leaked}"
 
 

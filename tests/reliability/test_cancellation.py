@@ -104,9 +104,7 @@ def test_storm_inside_async_to_sync_started_sync(delays: list[float], seed: int)
         await settle()
         await usable_afterwards()
 
-    # usable_afterwards() ran a thread_sensitive=False call on the pooled async_to_sync loop,
-    # whose default executor thread stays with the loop (bounded by the pool cap).
-    with no_thread_leak(loop_executors=True):
+    with no_thread_leak():
         async_to_sync(main)()
 
 

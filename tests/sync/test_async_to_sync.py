@@ -285,6 +285,17 @@ def test_concurrent_plain_sync_callers_each_get_their_own_loop() -> None:
     assert len(set(loops)) == 2
 
 
+def test_the_loops_default_executor_threads_say_whose_they_are() -> None:
+    async def names() -> tuple[str, str]:
+        loop_thread = threading.current_thread().name
+        worker = await asyncio.to_thread(lambda: threading.current_thread().name)
+        return loop_thread, worker
+
+    loop_thread, worker = async_to_sync(names)()
+    assert loop_thread.startswith("asgi_sync-loop-")
+    assert worker.startswith(f"{loop_thread}-default")
+
+
 def test_leftover_tasks_are_cancelled_when_the_call_ends() -> None:
     cancelled = threading.Event()
 

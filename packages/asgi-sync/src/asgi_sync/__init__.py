@@ -23,7 +23,7 @@ import sys
 import threading
 import warnings
 import weakref
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from queue import SimpleQueue
 from types import TracebackType
 from typing import (
@@ -240,10 +240,13 @@ class _LoopRunner:
     """A long-lived thread running one event loop forever, lent out per async_to_sync call."""
 
     def __init__(self) -> None:
+        name = f"asgi_sync-loop-{next(_counter)}"
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self._run, name=f"asgi_sync-loop-{next(_counter)}", daemon=True
-        )
+        # Code that runs here and uses the default executor (`asyncio.to_thread`,
+        # `run_in_executor(None, ...)`) gets threads that say whose they are.
+        default = ThreadPoolExecutor(thread_name_prefix=f"{name}-default")
+        self.loop.set_default_executor(default)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
