@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import threading
@@ -169,3 +170,125 @@ def test_lifespan_runs_once_at_start_and_at_close() -> None:
     assert events == ["lifespan.startup"]
     adapter.close()
     assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+class _RejectingStartResponse(_StartResponse):
+    """A server that refuses the response headers, as gunicorn does for a CR/LF value."""
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        raise ValueError("invalid response header")
+
+
+@pytest.mark.timeout(20)
+def test_rejected_headers_release_a_streaming_app(adapter_factory: Any) -> None:
+    outcome: list[str] = []
+    ended = threading.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x", b"\r")]})
+        try:
+            await send({"type": "http.response.body", "body": b"a", "more_body": True})
+            outcome.append("acknowledged")
+        except OSError as exc:
+            outcome.append(type(exc).__name__)
+        ended.set()
+
+    with pytest.raises(ValueError, match="invalid response header"):
+        b"".join(adapter_factory(app)(_environ(), _RejectingStartResponse()))
+    assert ended.wait(5)  # before the fix the send() above waited forever
+    assert outcome == ["ClientDisconnected"]
+
+
+class _Truncated(io.BytesIO):
+    """wsgi.input of a client that went away: ends early, or fails on the next read."""
+
+    def __init__(self, data: bytes, *, fail: bool = False) -> None:
+        super().__init__(data)
+        self.fail = fail
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if not data and self.fail:
+            raise OSError("client connection lost")
+        return data
+
+
+def _recording_upload_app(messages: list[dict[str, Any]], ended: threading.Event) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message["more_body"]:
+                break
+        ended.set()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    return app
+
+
+@pytest.mark.timeout(20)
+def test_input_shorter_than_content_length_is_a_disconnect(
+    adapter_factory: Any, caplog: Any
+) -> None:
+    messages: list[dict[str, Any]] = []
+    ended = threading.Event()
+    environ = _environ(CONTENT_LENGTH="100000", **{"wsgi.input": _Truncated(b"a" * 1000)})
+    adapter = adapter_factory(_recording_upload_app(messages, ended))
+    with caplog.at_level(logging.ERROR, logger="asgi_wsgi"):
+        b"".join(adapter(environ, _StartResponse()))
+    assert ended.wait(5)
+    assert [message["type"] for message in messages] == ["http.request", "http.disconnect"]
+    assert messages[0]["body"] == b"a" * 1000
+    assert "Exception in ASGI application" not in caplog.text  # a client leaving is no error
+
+
+@pytest.mark.timeout(20)
+def test_failing_input_read_is_a_disconnect(adapter_factory: Any) -> None:
+    messages: list[dict[str, Any]] = []
+    ended = threading.Event()
+    extra = {"wsgi.input": _Truncated(b"", fail=True), "wsgi.input_terminated": True}
+    environ = _environ(CONTENT_LENGTH="", **extra)
+    adapter = adapter_factory(_recording_upload_app(messages, ended))
+    with pytest.raises(OSError, match="client connection lost"):
+        b"".join(adapter(environ, _StartResponse()))  # the server sees its own error
+    assert ended.wait(5)  # before the fix receive() waited forever
+    assert [message["type"] for message in messages] == ["http.disconnect"]
+
+
+@pytest.mark.timeout(20)
+def test_body_before_start_is_an_app_error(adapter_factory: Any, caplog: Any) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        await send({"type": "http.response.body", "body": b"early", "more_body": True})
+
+    start_response = _StartResponse()
+    with caplog.at_level(logging.ERROR, logger="asgi_wsgi"):
+        body = b"".join(adapter_factory(app)(_environ(), start_response))
+    assert start_response.calls[0][0] == "500 Internal Server Error"
+    assert body == b"Internal Server Error"
+    assert "http.response.body before http.response.start" in caplog.text
+
+
+@pytest.mark.timeout(20)
+def test_receive_after_the_response_is_a_disconnect(adapter_factory: Any) -> None:
+    receives: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        receives.append(receive)
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    adapter = adapter_factory(app)
+    assert b"".join(adapter(_environ(), _StartResponse())) == b"ok"
+    # A task the app left behind asks only now, after the WSGI side finished the response.
+    late = asyncio.run_coroutine_threadsafe(receives[0](), adapter._get_loop())
+    assert late.result(5) == {"type": "http.disconnect"}

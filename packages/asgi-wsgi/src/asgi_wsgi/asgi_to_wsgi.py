@@ -194,12 +194,13 @@ class AsgiToWsgi:
         self, loop: asyncio.AbstractEventLoop, environ: Environ, start_response: StartResponse
     ) -> Iterator[bytes]:
         events: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
-        state = {"body_done": False, "disconnected": False, "complete": False}
+        # "closed": the WSGI side is done with this request (set on the loop thread).
+        state = {"body_done": False, "disconnected": False, "started": False, "closed": False}
         response_done: asyncio.Future[None] | None = None
 
         async def receive() -> Message:
             nonlocal response_done
-            if state["disconnected"]:
+            if state["disconnected"] or state["closed"]:
                 return {"type": "http.disconnect"}
             if state["body_done"]:
                 if response_done is None:
@@ -211,8 +212,13 @@ class AsgiToWsgi:
             return await future
 
         async def send(message: Message) -> None:
-            if state["disconnected"]:
+            if state["disconnected"] or state["closed"]:
                 raise ClientDisconnected("the WSGI client disconnected")
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            elif message["type"] == "http.response.body" and not state["started"]:
+                text = "the ASGI application sent http.response.body before http.response.start"
+                raise RuntimeError(text)
             if message["type"] == "http.response.body" and message.get("more_body", False):
                 ack: asyncio.Future[None] = loop.create_future()
                 events.put(("send", message, ack))
@@ -228,6 +234,19 @@ class AsgiToWsgi:
             else:
                 events.put(("done", None, None))
 
+        def wake(unanswered: Any, unacknowledged: Any) -> None:
+            """Release everything the application may still wait on (on the loop thread)."""
+            state["closed"] = True
+            if response_done is not None:
+                _resolve(response_done, None)
+            _answer(unanswered, unacknowledged)
+            while True:
+                try:
+                    kind, payload, extra = events.get_nowait()
+                except queue.Empty:
+                    return
+                _answer(payload if kind == "receive" else None, extra)
+
         scope = _build_scope(environ)
         body = environ["wsgi.input"]
         length_text = environ.get("CONTENT_LENGTH") or ""
@@ -242,21 +261,33 @@ class AsgiToWsgi:
         started: Message | None = None
         headers_sent = False
         finished = False
+        # Futures taken from `events` and not answered yet: if the WSGI server closes us or
+        # raises (start_response rejects a header, wsgi.input fails), the finally answers them.
+        unanswered: asyncio.Future[Message] | None = None
         unacknowledged: asyncio.Future[None] | None = None
         try:
             while True:
                 kind, payload, extra = events.get()
                 if kind == "receive":
+                    unanswered = payload
                     size = _CHUNK if remaining is None else min(_CHUNK, remaining)
                     data = body.read(size) if size else b""
-                    if remaining is not None:
-                        remaining -= len(data)
-                    more = bool(data) and (remaining is None or remaining > 0)
-                    if not more:
-                        state["body_done"] = True
-                    message = {"type": "http.request", "body": data, "more_body": more}
+                    message: Message
+                    if size and not data and remaining:
+                        # wsgi.input ended before Content-Length bytes came: the client left.
+                        state["disconnected"] = True
+                        message = {"type": "http.disconnect"}
+                    else:
+                        if remaining is not None:
+                            remaining -= len(data)
+                        more = bool(data) and (remaining is None or remaining > 0)
+                        if not more:
+                            state["body_done"] = True
+                        message = {"type": "http.request", "body": data, "more_body": more}
+                    unanswered = None
                     loop.call_soon_threadsafe(_resolve, payload, message)
                 elif kind == "send":
+                    unacknowledged = extra
                     if payload["type"] == "http.response.start":
                         started = payload
                         continue
@@ -267,17 +298,15 @@ class AsgiToWsgi:
                         start_response(*_status_and_headers(started))
                     chunk = payload.get("body", b"")
                     if chunk:
-                        unacknowledged = extra
                         yield chunk
-                        unacknowledged = None
+                    unacknowledged = None
                     if extra is not None:
                         loop.call_soon_threadsafe(_resolve, extra, None)
-                    if not payload.get("more_body", False):
-                        state["complete"] = True
                 else:  # done
                     finished = True
                     if payload is not None:
-                        logger.error("Exception in ASGI application", exc_info=payload)
+                        if not (state["disconnected"] and isinstance(payload, ClientDisconnected)):
+                            logger.error("Exception in ASGI application", exc_info=payload)
                         if not headers_sent:
                             start_response(
                                 "500 Internal Server Error",
@@ -296,34 +325,25 @@ class AsgiToWsgi:
                                 "500 Internal Server Error",
                                 [("Content-Length", str(len(_ERROR_BODY)))],
                             )
-                            logger.error("ASGI application returned without a response")
+                            if not state["disconnected"]:
+                                logger.error("ASGI application returned without a response")
                             yield _ERROR_BODY
                             return
                         start_response(*_status_and_headers(started))
                     return
         finally:
             if not finished:
-                # The WSGI server closed us early (client gone): tell the application.
+                # The WSGI server closed us early (client gone) or raised: tell the application.
                 state["disconnected"] = True
-                loop.call_soon_threadsafe(_wake_all, events, response_done, unacknowledged)
-            elif response_done is not None:
-                loop.call_soon_threadsafe(_wake_all, events, response_done, None)
+            loop.call_soon_threadsafe(wake, unanswered, unacknowledged)
 
 
-def _wake_all(events: queue.SimpleQueue[tuple[str, Any, Any]], done: Any, ack: Any) -> None:
-    if done is not None and not done.done():
-        done.set_result(None)
+def _answer(receive_future: Any, ack: Any) -> None:
+    """Answer a pending receive() with http.disconnect and fail a pending send()."""
+    if receive_future is not None and not receive_future.done():
+        receive_future.set_result({"type": "http.disconnect"})
     if ack is not None and not ack.done():
-        ack.set_exception(ClientDisconnected("the WSGI client disconnected"))
-    while True:
-        try:
-            kind, payload, extra = events.get_nowait()
-        except queue.Empty:
-            return
-        if kind == "receive" and not payload.done():
-            payload.set_result({"type": "http.disconnect"})
-        elif kind == "send" and extra is not None and not extra.done():
-            extra.set_exception(ClientDisconnected("the WSGI client disconnected"))
+        ack.set_exception(ClientDisconnected("the WSGI server ended the response"))
 
 
 def _status_and_headers(start: Message) -> tuple[str, list[tuple[str, str]]]:
