@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import threading
 from asyncio.events import _get_running_loop
-from typing import Any
+from typing import Any, Callable
 
 from asgi_local import _state
+from asgi_local._state import Snapshot
 
 __all__ = ("CriticalCore", "DefaultCore", "LocalBase")
 
@@ -107,7 +108,13 @@ class CriticalCore(LocalBase):
         _state.delete_critical(self, name)
 
 
-def _store(get: Any, set_: Any, local: LocalBase, name: str, value: Any) -> None:
+def _store(
+    get: Callable[[Snapshot], Snapshot],
+    set_: Callable[[Snapshot], object],
+    local: LocalBase,
+    name: str,
+    value: Any,
+) -> None:
     """Write ``name = value`` for *local* into a new snapshot; copy only what changes."""
     home, data = get(_EMPTY)
     try:

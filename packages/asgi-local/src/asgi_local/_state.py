@@ -17,10 +17,7 @@ import threading
 from asyncio.events import _get_running_loop
 from contextvars import ContextVar
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Tuple
-
-if TYPE_CHECKING:
-    from asgi_local._pure import LocalBase
+from typing import Any, Callable, Dict, Tuple
 
 __all__ = ()
 
@@ -33,7 +30,7 @@ class _ThreadToken:
     __slots__ = ("__weakref__",)
 
 
-Data = Dict["LocalBase", Dict[str, Any]]
+Data = Dict[object, Dict[str, Any]]  # {local: {name: value}}
 Snapshot = Tuple[object, Data]
 
 EMPTY: Snapshot = (None, {})
@@ -85,16 +82,16 @@ def set_special(local: object, name: str, value: Any) -> None:
 def delete_from_snapshot(var: ContextVar[Snapshot], local: object, name: str) -> None:
     home, data = var.get(EMPTY)
     token = current_token()
-    mine = data.get(local) if home is token else None  # type: ignore[call-overload]
+    mine = data.get(local) if home is token else None
     if mine is None or name not in mine:
         raise missing(local, name)
     data = data.copy()
     if len(mine) == 1:
-        del data[local]  # type: ignore[arg-type]
+        del data[local]
     else:
         mine = mine.copy()
         del mine[name]
-        data[local] = mine  # type: ignore[index]
+        data[local] = mine
     var.set((token, data))
 
 
