@@ -16,15 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import inspect
-import itertools
 import os
 import sys
-import threading
 import warnings
 import weakref
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from queue import SimpleQueue
+from concurrent.futures import Executor, Future
 from types import TracebackType
 from typing import (
     Any,
@@ -33,7 +29,6 @@ from typing import (
     ClassVar,
     Coroutine,
     Generic,
-    List,
     NoReturn,
     Tuple,
     Type,
@@ -44,8 +39,26 @@ from typing import (
 
 from asgi_local import bind_context_to_current_thread
 from asgi_sync.__about__ import __version__ as __version__
+from asgi_sync._context import (
+    _copy_back,
+    _current_executor,
+    _Executors,
+    _running_on,
+    _set_exception,
+    _set_result,
+    _TaskContext,
+)
+from asgi_sync._coroutines import iscoroutinefunction as iscoroutinefunction
+from asgi_sync._coroutines import markcoroutinefunction as markcoroutinefunction
+from asgi_sync._threads import (
+    _acquire_runner,
+    _acquire_worker,
+    _LoopRunner,
+    _run_on_pooled_thread,
+    _thread_state,
+    _Worker,
+)
 from asgi_sync.current_thread_executor import CurrentThreadExecutor as CurrentThreadExecutor
-from asgi_sync.current_thread_executor import _queue_of_current_thread, _ThreadQueue
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -73,274 +86,8 @@ OptExcInfo = Union[
     Tuple[Type[BaseException], BaseException, TracebackType], Tuple[None, None, None]
 ]
 
-if sys.version_info >= (3, 12):
-    from inspect import iscoroutinefunction as iscoroutinefunction
-    from inspect import markcoroutinefunction as markcoroutinefunction
-else:
-    # asyncio's marker is what asyncio.iscoroutinefunction (and Django before 3.12) honours.
-    _IS_COROUTINE_MARKER = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
 
-    def iscoroutinefunction(func: object) -> bool:
-        """Tell whether ``func`` is a coroutine function or is marked as one.
-
-        Same as :func:`inspect.iscoroutinefunction` on Python 3.12+, where it also honours
-        :func:`markcoroutinefunction`. Partials and bound methods are looked through.
-
-        Args:
-            func: Any object.
-
-        Returns:
-            True when calling ``func`` returns a coroutine (or ``func`` says so).
-        """
-        while isinstance(func, functools.partial):
-            func = func.func
-        func = getattr(func, "__func__", func)
-        if inspect.iscoroutinefunction(func):
-            return True
-        return getattr(func, "_is_coroutine", None) is _IS_COROUTINE_MARKER
-
-    def markcoroutinefunction(func: _F) -> _F:
-        """Mark ``func`` so :func:`iscoroutinefunction` reports it as a coroutine function.
-
-        Same as :func:`inspect.markcoroutinefunction` on Python 3.12+. Use it on a sync
-        callable that returns an awaitable.
-
-        Args:
-            func: The function to mark; it is changed in place.
-
-        Returns:
-            ``func`` itself.
-        """
-        if hasattr(func, "__func__"):
-            func = func.__func__
-        func._is_coroutine = _IS_COROUTINE_MARKER  # type: ignore[attr-defined]
-        return func
-
-
-# --- threads owned by this module ------------------------------------------------------
-#
-# Every thread started here is named "asgi_sync-..." and is long-lived: the process-wide
-# thread-sensitive worker, pooled ThreadSensitiveContext workers and pooled event-loop
-# threads for async_to_sync called from plain sync code. Idle pools are capped.
-
-_IDLE_POOL_LIMIT = 16
-_STOP: Callable[[], object] = lambda: None  # noqa: E731
-_counter = itertools.count(1)
-
-
-class _Worker(Executor):
-    """One long-lived thread running queued callables in order."""
-
-    def __init__(self, name: str, pool: list[_Worker] | None = None) -> None:
-        self._name = name
-        self._queue: SimpleQueue[Callable[[], object]] = SimpleQueue()
-        self._pool = pool
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        # Approximate (unlocked) counts; they only decide how soon the thread is reused.
-        self._submitted = 0
-        self._completed = 0
-        self._thread_queue: _ThreadQueue | None = None
-
-    def _put(self, work: Callable[[], object]) -> bool:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                    thread.start()
-                    self._thread = thread
-        self._submitted += 1
-        self._queue.put(work)
-        return True
-
-    def _put_on_waiting_thread(self, work: Callable[[], object]) -> bool:
-        """Queue ``work`` for this worker's thread if it waits inside async_to_sync."""
-        tq = self._thread_queue
-        if tq is None:
-            return False
-        with tq.lock:
-            if tq.depth == 0:
-                return False
-            tq.queue.put(work)
-        return True
-
-    def _run(self) -> None:
-        self._thread_queue = _queue_of_current_thread()
-        get = self._queue.get
-        while True:
-            work = get()
-            if work is _STOP:
-                return
-            work()
-            self._completed += 1
-
-    def _release(self) -> None:
-        """Give the thread back to its pool once the work queued so far is done."""
-
-        def back_to_pool() -> None:
-            pool = self._pool
-            assert pool is not None
-            with _pool_lock:
-                if len(pool) < _IDLE_POOL_LIMIT:
-                    pool.append(self)
-                    return
-            self._queue.put(_STOP)
-
-        if self._submitted == self._completed:
-            back_to_pool()  # idle: reusable at once
-        else:
-            self._put(back_to_pool)  # after the work still queued or running
-
-    def submit(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> Future[_R]:
-        """Schedule ``fn(*args, **kwargs)`` on this worker's thread."""
-        future: Future[_R] = Future()
-
-        def work() -> None:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:
-                    future.set_exception(exc)
-
-        self._put(work)
-        return future
-
-
-_pool_lock = threading.Lock()
-_idle_workers: list[_Worker] = []
-
-
-def _acquire_worker() -> _Worker:
-    with _pool_lock:
-        if _idle_workers:
-            return _idle_workers.pop()
-    return _Worker(f"asgi_sync-worker-{next(_counter)}", _idle_workers)
-
-
-def _run_on_pooled_thread(work: Callable[[], None]) -> None:
-    """Run ``work`` on an idle pooled thread, starting one when none is idle.
-
-    The pool grows instead of queueing, so sync code blocked in ``async_to_sync`` can never
-    starve the calls it waits for (a fixed-size executor can deadlock that way).
-    """
-    worker = _acquire_worker()
-
-    def work_then_return() -> None:
-        work()  # never raises
-        with _pool_lock:
-            if len(_idle_workers) < _IDLE_POOL_LIMIT:
-                _idle_workers.append(worker)
-                return
-        worker._queue.put(_STOP)
-
-    worker._put(work_then_return)
-
-
-class _LoopRunner:
-    """A long-lived thread running one event loop forever, lent out per async_to_sync call."""
-
-    def __init__(self) -> None:
-        name = f"asgi_sync-loop-{next(_counter)}"
-        self.loop = asyncio.new_event_loop()
-        # Code that runs here and uses the default executor (`asyncio.to_thread`,
-        # `run_in_executor(None, ...)`) gets threads that say whose they are.
-        default = ThreadPoolExecutor(thread_name_prefix=f"{name}-default")
-        self.loop.set_default_executor(default)
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            self.loop.close()
-
-    def release(self) -> None:
-        with _pool_lock:
-            if len(_idle_runners) < _IDLE_POOL_LIMIT:
-                _idle_runners.append(self)
-                return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
-_idle_runners: list[_LoopRunner] = []
-
-
-def _acquire_runner() -> _LoopRunner:
-    with _pool_lock:
-        if _idle_runners:
-            return _idle_runners.pop()
-    return _LoopRunner()
-
-
-# --- per-thread and per-context state --------------------------------------------------
-
-
-class _ThreadState(threading.local):
-    # The loop and task list of the sync_to_async call this thread is running, if any.
-    loop: asyncio.AbstractEventLoop | None = None
-    task_context: list[asyncio.Task[Any]] | None = None
-
-
-_thread_state = _ThreadState()
-
-# The CurrentThreadExecutor of the innermost async_to_sync of this request.
-_current_executor: contextvars.ContextVar[CurrentThreadExecutor | None] = contextvars.ContextVar(
-    "asgi_sync.current_executor", default=None
-)
-
-
-class _Executors:
-    """``AsyncToSync.executors``: ``.current`` is the request's CurrentThreadExecutor."""
-
-    @property
-    def current(self) -> CurrentThreadExecutor | None:
-        return _current_executor.get()
-
-    @current.setter
-    def current(self, value: CurrentThreadExecutor | None) -> None:
-        _current_executor.set(value)
-
-
-# The worker, and the future of the call on it, that the current chain descends from.
-_running_on: contextvars.ContextVar[tuple[_Worker, asyncio.Future[Any]] | None] = (
-    contextvars.ContextVar("asgi_sync.running_on", default=None)
-)
-
-_MISSING = object()
-
-
-def _copy_back(result: contextvars.Context, base: contextvars.Context) -> bool:
-    """Set, in the running context, the variables ``result`` changed relative to ``base``."""
-    if result == base:  # one pointer comparison when nothing changed
-        return False
-    for var, value in result.items():
-        if var is not _current_executor and base.get(var, _MISSING) is not value:
-            var.set(value)
-    return True
-
-
-class _TaskContext(List["asyncio.Task[Any]"]):
-    """Tasks started by async_to_sync from one sync_to_async call's thread."""
-
-    __slots__ = ("cancelled",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cancelled = False
-
-
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
-
-
+# Looked up here at each call, so patching asgi_sync.bind_context_to_current_thread works.
 def _enter_and_call(child: Callable[[], _R]) -> _R:
     # Runs inside context.run() on the destination thread.
     bind_context_to_current_thread()
@@ -854,18 +601,14 @@ class AsyncSingleThreadContext:
         self.__exit__(exc_type, exc, tb)
 
 
-def _after_fork_in_child() -> None:
-    """Forget the parent's threads: a forked child has only the thread that forked."""
-    global _pool_lock
-    _pool_lock = threading.Lock()
-    _idle_workers.clear()
-    _idle_runners.clear()
+def _new_thread_sensitive_worker_in_child() -> None:
+    # The forked child has only the thread that forked: the parent's worker thread is gone.
     if isinstance(SyncToAsync.single_thread_executor, _Worker):
         SyncToAsync.single_thread_executor = _Worker("asgi_sync-thread-sensitive")
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_new_thread_sensitive_worker_in_child)
 
 
 # --- the public entry points -----------------------------------------------------------
