@@ -141,18 +141,34 @@ def test_positional_thread_critical() -> None:
     assert type(Local(True)).__name__ == "_ThreadCriticalLocal"
 
 
-def test_subclassing_raises() -> None:
+def test_defining_a_subclass_succeeds_but_instantiating_it_raises() -> None:
+    # asgiref: a module that merely defines a subclass must still import.
+    class Mine(Local):  # type: ignore[misc]
+        pass
+
+    assert issubclass(Mine, Local)
+    with pytest.raises(
+        TypeError, match=r"Local cannot be subclassed \(tried to instantiate '.*Mine'\)"
+    ):
+        Mine()
+    with pytest.raises(TypeError, match="cannot be subclassed"):
+        Mine(thread_critical=True)
+
+
+def test_subclassing_private_classes_raises_on_instantiation() -> None:
+    class Mine(type(Local())):  # type: ignore[misc]
+        pass
+
     with pytest.raises(TypeError, match="Local cannot be subclassed"):
-
-        class Mine(Local):  # pyright: ignore
-            pass
+        Mine()
 
 
-def test_subclassing_private_classes_raises() -> None:
-    with pytest.raises(TypeError, match="Local cannot be subclassed"):
-
-        class Mine(type(Local())):  # type: ignore[misc]
-            pass
+def test_private_concrete_classes_still_instantiate() -> None:
+    default = type(Local())
+    critical = type(Local(thread_critical=True))
+    value = default()
+    value.x = 1
+    assert value.x == 1 and isinstance(critical(), Local)
 
 
 def test_bad_thread_critical_raises() -> None:

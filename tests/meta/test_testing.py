@@ -174,6 +174,7 @@ async def test_wait_raises_the_applications_error() -> None:
 
 async def test_stop_cancels_a_running_application() -> None:
     communicator = ApplicationCommunicator(forever, SCOPE)
+    communicator.future  # starts it  # noqa: B018
     await asyncio.sleep(0)
     assert communicator.stop() is None
     await asyncio.wait({communicator.future})
@@ -204,3 +205,94 @@ async def test_test_context_does_not_leak_into_the_application() -> None:
         assert marker.get() == "set by test"
     finally:
         marker.reset(token)
+
+
+# --- lazy start (asgiref 3.13) ---------------------------------------------------------
+
+
+async def test_application_starts_on_first_use_not_at_construction() -> None:
+    started: list[str] = []
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        started.append(marker.get())
+        await send({"type": "hello"})
+
+    communicator = ApplicationCommunicator(app, SCOPE)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert started == []
+    token = marker.set("set after construction")
+    try:
+        assert await communicator.receive_output() == {"type": "hello"}
+    finally:
+        marker.reset(token)
+    # fresh empty context, even for values set between construction and start
+    assert started == ["unset"]
+
+
+@pytest.mark.parametrize("first_use", ["send_input", "receive_nothing", "wait", "future"])
+async def test_each_entry_point_starts_the_application(first_use: str) -> None:
+    started = asyncio.Event()
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        started.set()
+        await receive()
+
+    communicator = ApplicationCommunicator(app, SCOPE)
+    if first_use == "send_input":
+        await communicator.send_input({"type": "x"})
+    elif first_use == "receive_nothing":
+        assert await communicator.receive_nothing(0.01) is True
+    elif first_use == "wait":
+        await communicator.wait(0.01)
+    else:
+        assert not communicator.future.done()
+    await asyncio.wait_for(started.wait(), 5)
+    communicator.stop(exceptions=False)
+
+
+async def test_application_runs_on_the_loop_running_at_first_use() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        loops.append(asyncio.get_running_loop())
+        await send({"type": "done"})
+
+    communicator = ApplicationCommunicator(app, SCOPE)
+    await communicator.receive_output()
+    assert loops == [asyncio.get_running_loop()]
+
+
+# --- a cancellation made by a receive_output timeout is not hidden -----------------------
+
+
+async def test_send_input_after_a_receive_output_timeout_raises_cancelled() -> None:
+    communicator = ApplicationCommunicator(forever, SCOPE)
+    with pytest.raises(asyncio.TimeoutError):
+        await communicator.receive_output(0.01)
+    with pytest.raises(asyncio.CancelledError):
+        await communicator.send_input({"type": "http.disconnect"})
+
+
+async def test_receive_output_after_a_timeout_raises_cancelled() -> None:
+    communicator = ApplicationCommunicator(forever, SCOPE)
+    with pytest.raises(asyncio.TimeoutError):
+        await communicator.receive_output(0.01)
+    with pytest.raises(asyncio.CancelledError):
+        await communicator.receive_output(0.01)
+
+
+async def test_wait_after_a_timeout_returns_quietly_as_asgiref() -> None:
+    communicator = ApplicationCommunicator(forever, SCOPE)
+    with pytest.raises(asyncio.TimeoutError):
+        await communicator.receive_output(0.01)
+    assert await communicator.wait(0.01) is None
+
+
+async def test_stop_after_the_cancellation_reraises_it() -> None:
+    communicator = ApplicationCommunicator(forever, SCOPE)
+    with pytest.raises(asyncio.TimeoutError):
+        await communicator.receive_output(0.01)
+    communicator.stop(exceptions=False)
+    with pytest.raises(asyncio.CancelledError):
+        communicator.stop()

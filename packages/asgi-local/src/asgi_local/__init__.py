@@ -14,7 +14,7 @@ This module is also `asgiref.local` when asgiref-meta is installed (the same mod
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from asgi_local import _state
 from asgi_local.__about__ import __version__ as __version__
@@ -79,6 +79,7 @@ def _check_flag(thread_critical: object) -> bool:
     return bool(thread_critical)
 
 
+@final
 class Local(_LocalBase):
     """An object whose attributes are local to a context, or to a thread.
 
@@ -99,15 +100,18 @@ class Local(_LocalBase):
 
     Attributes behave as on a normal object: reading or deleting a missing one raises
     `AttributeError`, ``getattr(local, "name", default)`` works, and any thread may use a
-    `Local` concurrently. `Local` cannot be subclassed; the instances are of the private
-    classes ``_DefaultLocal`` and ``_ThreadCriticalLocal``, both subclasses of `Local`.
+    `Local` concurrently. `Local` cannot be subclassed: as in asgiref, a ``class`` statement
+    deriving from it succeeds, but creating an instance of the subclass raises `TypeError`
+    (type checkers flag the ``class`` statement itself, `Local` being ``@final``). The
+    instances are of the private classes ``_DefaultLocal`` and ``_ThreadCriticalLocal``, both
+    subclasses of `Local`.
 
     Args:
         thread_critical: Keep values per thread (per task inside a running loop) instead of
             per context, and never share them across the sync/async bridges.
 
     Raises:
-        TypeError: If *thread_critical* is not a bool.
+        TypeError: If *thread_critical* is not a bool, or on instantiating a subclass.
 
     Example:
         ```python
@@ -123,22 +127,21 @@ class Local(_LocalBase):
     __slots__ = ()
 
     def __new__(cls, thread_critical: bool = False) -> Local:
-        if cls is Local:
-            cls = _ThreadCriticalLocal if _check_flag(thread_critical) else _DefaultLocal
-        local: Local = _new_local(cls)
+        # Typed `type`: mypy, knowing Local is @final, would call the subclass branch dead.
+        target: type = cls
+        if target is Local:
+            target = _ThreadCriticalLocal if _check_flag(thread_critical) else _DefaultLocal
+        elif target not in _CONCRETE_CLASSES:  # a user's subclass: defined, never instantiated
+            message = (
+                f"Local cannot be subclassed (tried to instantiate {target.__qualname__!r}): "
+                "wrap a Local in your own class, or store your object as one of its attributes"
+            )
+            raise TypeError(message)
+        local: Local = _new_local(target)
         return local
 
     def __init__(self, thread_critical: bool = False) -> None:
         """Nothing to do: `__new__` picks the storage from *thread_critical*."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        if _sealed:
-            message = (
-                f"Local cannot be subclassed (tried by {cls.__qualname__!r}): wrap a Local "
-                "in your own class, or store your object as one of its attributes"
-            )
-            raise TypeError(message)
-        super().__init_subclass__(**kwargs)
 
     if TYPE_CHECKING:
 
@@ -149,19 +152,16 @@ class Local(_LocalBase):
         def __delattr__(self, name: str) -> None: ...
 
 
-_sealed = False
-
-
-class _DefaultLocal(Local, _DefaultCore):
+class _DefaultLocal(Local, _DefaultCore):  # type: ignore[misc]  # the one allowed subclass
     """A `Local` whose values live in the current context (see `Local`)."""
 
     __slots__ = ()
 
 
-class _ThreadCriticalLocal(Local, _CriticalCore):
+class _ThreadCriticalLocal(Local, _CriticalCore):  # type: ignore[misc]  # and this one
     """A `Local` whose values stay on their thread (per task inside a running loop)."""
 
     __slots__ = ()
 
 
-_sealed = True
+_CONCRETE_CLASSES: frozenset[type] = frozenset((_DefaultLocal, _ThreadCriticalLocal))

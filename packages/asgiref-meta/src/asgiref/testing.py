@@ -14,17 +14,24 @@ __all__ = ("ApplicationCommunicator",)
 class ApplicationCommunicator:
     """Run one ASGI application instance as a task and talk to it through two queues.
 
-    The application runs on the event loop of the test that creates the communicator, as a
-    task started at construction, in a fresh empty `contextvars.Context`: context variables
-    the test has set are not visible to the application, and the application's changes do
-    not leak back. Build it inside a running loop (an async test).
+    Constructing one needs no event loop and does not start the application. It starts on
+    first use from async code ([send_input][asgiref.testing.ApplicationCommunicator.send_input],
+    [receive_output][asgiref.testing.ApplicationCommunicator.receive_output],
+    [receive_nothing][asgiref.testing.ApplicationCommunicator.receive_nothing],
+    [wait][asgiref.testing.ApplicationCommunicator.wait] or reading `future`), as a task on the
+    event loop running then, in a fresh empty `contextvars.Context`: context variables the
+    test has set are not visible to the application, and its changes do not leak back.
+
+    Once the application was cancelled (by a `receive_output` timeout or by `stop`), the
+    `CancelledError` is raised again by `send_input`, `receive_output` and `receive_nothing`;
+    `wait` returns quietly, as in asgiref.
 
     Attributes:
         application: The application, converted to the single-callable (ASGI 3) style.
-        scope: The connection scope the application was called with.
+        scope: The connection scope the application is called with.
         input_queue: Messages for the application's `receive()`.
         output_queue: Messages the application passed to `send()`.
-        future: The task running the application.
+        future: The task running the application (reading it starts the application).
 
     Args:
         application: An ASGI 2 or ASGI 3 application.
@@ -34,11 +41,44 @@ class ApplicationCommunicator:
     def __init__(self, application: Any, scope: Mapping[str, Any]) -> None:
         self.application = guarantee_single_callable(application)
         self.scope = scope
-        self.input_queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.output_queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._cancelled_by_us = False
-        # A task copies the context current at its creation: make that an empty one.
-        self.future: asyncio.Future[Any] = contextvars.Context().run(self._start)
+        self._input_queue: asyncio.Queue[Any] | None = None
+        self._output_queue: asyncio.Queue[Any] | None = None
+        self._future: asyncio.Future[Any] | None = None
+
+    # On Python 3.9 a queue binds to an event loop when it is created: make them on first use.
+    @property
+    def input_queue(self) -> asyncio.Queue[Any]:
+        """Messages for the application's `receive()`."""
+        if self._input_queue is None:
+            self._input_queue = asyncio.Queue()
+        return self._input_queue
+
+    @property
+    def output_queue(self) -> asyncio.Queue[Any]:
+        """Messages the application passed to `send()`."""
+        if self._output_queue is None:
+            self._output_queue = asyncio.Queue()
+        return self._output_queue
+
+    @property
+    def future(self) -> asyncio.Future[Any]:
+        """The task running the application; the first read starts it on the running loop.
+
+        Raises:
+            RuntimeError: When read outside a running event loop before the start.
+        """
+        if self._future is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                message = (
+                    "ApplicationCommunicator starts its application on the running event "
+                    "loop: use it from async code (for example an async test)"
+                )
+                raise RuntimeError(message) from None
+            # A task copies the context current at its creation: make that an empty one.
+            self._future = contextvars.Context().run(self._start)
+        return self._future
 
     def _start(self) -> asyncio.Future[Any]:
         coroutine: Awaitable[Any] = self.application(
@@ -47,12 +87,11 @@ class ApplicationCommunicator:
         return asyncio.ensure_future(coroutine)
 
     def _raise_if_failed(self) -> None:
-        # Re-raise the application's exception, if it finished with one.
-        if self.future.done() and not (self._cancelled_by_us and self.future.cancelled()):
+        # Re-raise how the application ended, if it has: its exception or its cancellation.
+        if self.future.done():
             self.future.result()
 
     async def _cancel_application(self) -> None:
-        self._cancelled_by_us = True
         self.future.cancel()
         # asyncio.wait never raises the future's CancelledError: a CancelledError seen here
         # is the caller's own, and it propagates with the caller's cancel count untouched.
@@ -66,6 +105,8 @@ class ApplicationCommunicator:
 
         Raises:
             Exception: Whatever the application raised, if it has already failed.
+            asyncio.CancelledError: The application was cancelled (a `receive_output`
+                timeout, `stop`).
         """
         self._raise_if_failed()
         await self.input_queue.put(message)
@@ -141,7 +182,8 @@ class ApplicationCommunicator:
     async def wait(self, timeout: float = 1) -> None:
         """Wait up to `timeout` seconds for the application to finish.
 
-        On timeout the application is cancelled and awaited, and `wait` returns quietly.
+        On timeout the application is cancelled and awaited, and `wait` returns quietly; it
+        also returns quietly when the application had been cancelled before.
 
         Args:
             timeout: Seconds to wait.
@@ -153,23 +195,29 @@ class ApplicationCommunicator:
         if not done:
             await self._cancel_application()
             return
-        self._raise_if_failed()
+        if not self.future.cancelled():
+            self._raise_if_failed()
 
     def stop(self, exceptions: bool = True) -> None:
-        """Cancel the application if it is still running (synchronous; nothing is awaited).
+        """Cancel the application if it is running (synchronous; nothing is awaited).
+
+        Does nothing when the application was never started.
 
         Args:
-            exceptions: If the application already failed, re-raise its exception.
+            exceptions: If the application already ended, re-raise how it ended (its
+                exception, or `CancelledError` when it was cancelled).
         """
-        if not self.future.done():
-            self._cancelled_by_us = True
-            self.future.cancel()
+        future = self._future
+        if future is None:
+            return
+        if not future.done():
+            future.cancel()
         elif exceptions:
-            self._raise_if_failed()
+            future.result()
 
     def __del__(self) -> None:
         # Don't leave the application task running once nobody can talk to it.
-        future = getattr(self, "future", None)
+        future = getattr(self, "_future", None)
         if future is not None and not future.done():
             try:
                 future.cancel()
