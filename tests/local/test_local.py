@@ -168,7 +168,8 @@ def test_private_concrete_classes_still_instantiate() -> None:
     critical = type(Local(thread_critical=True))
     value = default()
     value.x = 1
-    assert value.x == 1 and isinstance(critical(), Local)
+    assert value.x == 1
+    assert isinstance(critical(), Local)
 
 
 def test_bad_thread_critical_raises() -> None:
