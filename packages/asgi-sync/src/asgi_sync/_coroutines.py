@@ -1,4 +1,4 @@
-"""The coroutine-function marker: ``inspect``'s own on 3.12+, a shim honouring asyncio's before."""
+"""The coroutine-function marker: `inspect`'s own on 3.12+, a shim honouring asyncio's before."""
 
 from __future__ import annotations
 
@@ -21,16 +21,16 @@ else:
     _IS_COROUTINE_MARKER = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
 
     def iscoroutinefunction(func: object) -> bool:
-        """Tell whether ``func`` is a coroutine function or is marked as one.
+        """Tell whether `func` is a coroutine function or is marked as one.
 
-        Same as :func:`inspect.iscoroutinefunction` on Python 3.12+, where it also honours
-        :func:`markcoroutinefunction`. Partials and bound methods are looked through.
+        Same as `inspect.iscoroutinefunction` on Python 3.12+, where it also honours
+        [markcoroutinefunction][asgi_sync.markcoroutinefunction]. Partials and bound methods are looked through.
 
         Args:
             func: Any object.
 
         Returns:
-            True when calling ``func`` returns a coroutine (or ``func`` says so).
+            True when calling `func` returns a coroutine (or `func` says so).
         """
         while isinstance(func, functools.partial):
             func = func.func
@@ -40,16 +40,16 @@ else:
         return getattr(func, "_is_coroutine", None) is _IS_COROUTINE_MARKER
 
     def markcoroutinefunction(func: _F) -> _F:
-        """Mark ``func`` so :func:`iscoroutinefunction` reports it as a coroutine function.
+        """Mark `func` so [iscoroutinefunction][asgi_sync.iscoroutinefunction] reports it as a coroutine function.
 
-        Same as :func:`inspect.markcoroutinefunction` on Python 3.12+. Use it on a sync
+        Same as `inspect.markcoroutinefunction` on Python 3.12+. Use it on a sync
         callable that returns an awaitable.
 
         Args:
             func: The function to mark; it is changed in place.
 
         Returns:
-            ``func`` itself.
+            `func` itself.
         """
         if hasattr(func, "__func__"):
             func = func.__func__
