@@ -136,41 +136,34 @@ async def test_async_to_sync_on_the_executor_comes_back_to_its_thread(
     assert inner_names == ["E_0"] * 3
 
 
-@pytest.mark.asyncio
 @pytest.mark.timeout(20)
-async def test_sibling_tasks_never_see_an_executor_context(executor: ThreadPoolExecutor) -> None:
-    entered = asyncio.Event()
-    leave = asyncio.Event()
-
-    async def with_context() -> str:
+def test_sibling_tasks_never_see_an_executor_context(executor: ThreadPoolExecutor) -> None:
+    async def with_context(entered: asyncio.Event, leave: asyncio.Event) -> str:
         async with ThreadSensitiveContext(executor=executor):
             entered.set()
             await leave.wait()
             return await sync_to_async(name)()
 
-    async def sibling() -> tuple[object, str]:
+    async def sibling(entered: asyncio.Event) -> tuple[object, str]:
         await entered.wait()
         return SyncToAsync.thread_sensitive_context.get(None), await sync_to_async(name)()
 
-    def started_sync() -> tuple[str, tuple[object, str], tuple[object, str], bool]:
-        async def main() -> tuple[str, tuple[object, str], tuple[object, str], bool]:
-            before = asyncio.ensure_future(sibling())
-            owner = asyncio.ensure_future(with_context())
-            await entered.wait()
-            after = asyncio.ensure_future(sibling())
-            seen_before, seen_after = await asyncio.gather(before, after)
-            leave.set()
-            return await owner, seen_before, seen_after, AsyncToSync.executors.current is not None
+    async def main() -> tuple[str, tuple[object, str], tuple[object, str], bool]:
+        entered, leave = asyncio.Event(), asyncio.Event()
+        before = asyncio.ensure_future(sibling(entered))
+        owner = asyncio.ensure_future(with_context(entered, leave))
+        await entered.wait()
+        after = asyncio.ensure_future(sibling(entered))
+        seen_before, seen_after = await asyncio.gather(before, after)
+        leave.set()
+        return await owner, seen_before, seen_after, AsyncToSync.executors.current is not None
 
-        return async_to_sync(main)()
-
-    loop = asyncio.get_running_loop()
-    mine, before, after, bridge_kept = await loop.run_in_executor(None, started_sync)
+    mine, before, after, bridge_kept = async_to_sync(main)()
     assert mine == "E_0"
-    # The siblings see no context and still reach the sync thread waiting in async_to_sync.
+    # The siblings see no context and still reach this thread, waiting in async_to_sync.
     assert before[0] is None
     assert after[0] is None
-    assert before[1] == after[1] != "E_0"
+    assert before[1] == after[1] == threading.current_thread().name
     assert bridge_kept
 
 
