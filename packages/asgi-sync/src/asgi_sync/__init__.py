@@ -1,14 +1,15 @@
-"""Bridges between synchronous and asynchronous code: ``sync_to_async`` and ``async_to_sync``.
+"""Bridges between synchronous and asynchronous code: `sync_to_async` and `async_to_sync`.
 
-``sync_to_async(f)`` makes a coroutine function that runs ``f`` in a worker thread while the
-event loop goes on; ``async_to_sync(coro_func)`` makes a plain function that runs the
-coroutine on an event loop and blocks the calling thread until it is done. Both carry
-``contextvars`` (and so ``asgi_local.Local`` values) across in both directions.
+[sync_to_async(f)][asgi_sync.sync_to_async] makes a coroutine function that runs `f` in a
+worker thread while the event loop goes on; [async_to_sync(coro_func)][asgi_sync.async_to_sync]
+makes a plain function that runs the coroutine on an event loop and blocks the calling thread
+until it is done. Both carry `contextvars` (and so `asgi_local.Local` values) across in both
+directions.
 
-Thread-sensitive mode (the default of ``sync_to_async``) keeps every thread-sensitive sync
+Thread-sensitive mode (the default of `sync_to_async`) keeps every thread-sensitive sync
 call of one request on one thread: the outermost sync thread when the program started
-synchronously, the thread of the enclosing :class:`ThreadSensitiveContext`, or else one
-process-wide thread.
+synchronously, the thread of the enclosing
+[ThreadSensitiveContext][asgi_sync.ThreadSensitiveContext], or else one process-wide thread.
 """
 
 from __future__ import annotations
@@ -160,8 +161,12 @@ class AsyncToSync(Generic[_P, _R]):
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         """Run the coroutine and block this thread until it finishes; return its result.
 
+        The coroutine runs on the target loop's thread; this thread meanwhile serves the
+        coroutine's thread-sensitive `sync_to_async` calls.
+
         Raises:
             RuntimeError: When this thread is running an event loop.
+            TypeError: When the wrapped object is not callable.
         """
         if asyncio._get_running_loop() is not None:
             raise RuntimeError(_IN_LOOP_MESSAGE)
@@ -512,10 +517,10 @@ class SyncToAsync(Generic[_P, _R]):
         *args: Any,
         **kwargs: Any,
     ) -> _R:
-        """Run ``func(*args, **kwargs)`` on the worker thread; ``args[0]`` is the user call.
+        """Run `func(*args, **kwargs)` on the worker thread; `args[0]` is the user call.
 
-        Records ``loop`` so ``async_to_sync`` called from this thread uses it, and re-raises
-        ``exc_info`` around the call so ``sys.exc_info()`` inside matches the caller's.
+        Records `loop` so `async_to_sync` called from this thread uses it, and re-raises
+        `exc_info` around the call so `sys.exc_info()` inside matches the caller's.
         """
         state = _thread_state
         previous = state.loop, state.task_context
@@ -646,9 +651,8 @@ class ThreadSensitiveContext:
     at the first call, not at entry); on exit the `async with` waits, without blocking the
     event loop, for the sync work still queued on it, then hands it back. A task created
     inside that makes its first call after the exit gets a thread of its own (a one-thread
-    executor registered in
-    [SyncToAsync.context_to_thread_executor][asgi_sync.SyncToAsync.context_to_thread_executor];
-    pop it and use it as a context manager to shut it down).
+    executor registered in `SyncToAsync.context_to_thread_executor`; pop it and use it as a
+    context manager to shut it down).
 
     An executor context, `ThreadSensitiveContext(executor=E)`, runs every thread-sensitive
     call of the block (and of tasks created in it) on `E`, which should run one call at a
@@ -919,19 +923,21 @@ def async_to_sync(
     ],
     Callable[_P, _R],
 ]:
-    """Wrap a coroutine function so sync code can call it (returns an :class:`AsyncToSync`).
+    """Wrap a coroutine function so sync code can call it.
 
-    Works as ``async_to_sync(f)``, ``@async_to_sync`` and ``@async_to_sync(force_new_loop=...)``.
-    The coroutine runs on the enclosing ``sync_to_async``'s event loop when there is one,
+    Returns an [AsyncToSync][asgi_sync.AsyncToSync].
+
+    Works as `async_to_sync(f)`, `@async_to_sync` and `@async_to_sync(force_new_loop=...)`.
+    The coroutine runs on the enclosing `sync_to_async`'s event loop when there is one,
     else on a pooled event-loop thread; the calling thread blocks and meanwhile runs the
-    coroutine's thread-sensitive ``sync_to_async`` calls.
+    coroutine's thread-sensitive `sync_to_async` calls.
 
     Args:
         awaitable: The coroutine function.
         force_new_loop: Always use a loop of our own, never the enclosing one.
 
     Returns:
-        The sync callable, or a decorator when ``awaitable`` is omitted.
+        The sync callable, or a decorator when `awaitable` is omitted.
     """
     if awaitable is None:
         return lambda f: AsyncToSync(f, force_new_loop=force_new_loop)
@@ -967,23 +973,25 @@ def sync_to_async(
     Callable[[Callable[_P, _R]], Callable[_P, Coroutine[Any, Any, _R]]],
     Callable[_P, Coroutine[Any, Any, _R]],
 ]:
-    """Wrap a sync callable so async code can await it in a thread (a :class:`SyncToAsync`).
+    """Wrap a sync callable so async code can await it in a thread.
 
-    Works as ``sync_to_async(f)``, ``@sync_to_async`` and ``@sync_to_async(...)``.
+    Returns a [SyncToAsync][asgi_sync.SyncToAsync].
+
+    Works as `sync_to_async(f)`, `@sync_to_async` and `@sync_to_async(...)`.
 
     Args:
         func: The sync callable.
         thread_sensitive: Run on the request's one sync thread (default), else on
-            ``executor`` or a pooled thread.
+            `executor` or a pooled thread.
         executor: Where non-thread-sensitive calls run.
         context: Run in this context, without copying changes back to the caller.
 
     Returns:
-        The coroutine function, or a decorator when ``func`` is omitted.
+        The coroutine function, or a decorator when `func` is omitted.
 
     Raises:
-        TypeError: When ``func`` is async, or ``executor`` is given with
-            ``thread_sensitive=True``.
+        TypeError: When `func` is async, or `executor` is given with
+            `thread_sensitive=True`.
     """
     if func is None:
         return lambda f: SyncToAsync(
