@@ -409,3 +409,20 @@ def test_a_loop_started_by_async_to_sync_sends_contextless_calls_to_its_thread()
         return await sync_to_async(name)()
 
     assert async_to_sync(main)() == threading.current_thread().name
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(20)
+async def test_entering_an_executor_context_from_code_its_thread_waits_for_raises(
+    executor: ThreadPoolExecutor,
+) -> None:
+    async def inner() -> None:
+        async with ThreadSensitiveContext(executor=executor):
+            await sync_to_async(name)()
+
+    def submitted_directly() -> None:
+        async_to_sync(inner)()
+
+    # No sync_to_async call leads here: the executor's thread itself waits in async_to_sync.
+    with pytest.raises(RuntimeError, match=r"would deadlock"):
+        await asyncio.wait_for(asyncio.wrap_future(executor.submit(submitted_directly)), 10)

@@ -19,6 +19,7 @@ import contextvars
 import functools
 import os
 import sys
+import threading
 import warnings
 import weakref
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -806,21 +807,43 @@ async def _drained(worker: _Worker) -> None:
 
 
 def _check_not_blocked_in_chain(executor: Executor) -> None:
-    """Raise when `executor`'s one thread is blocked in a call this chain descends from."""
+    """Raise when `executor`'s one thread is blocked waiting for the code entering it.
+
+    Runs on the event loop at `ThreadSensitiveContext(executor=...)` entry. Two signs: this
+    chain descends from a thread-sensitive call still running on `executor`, or a sync
+    thread waiting in one of this chain's `async_to_sync` calls is `executor`'s thread.
+    """
     if isinstance(executor, ThreadPoolExecutor) and executor._max_workers > 1:
         return  # another of its threads can serve the calls
+    blocked = False
     link = _running_on.get()
-    while link is not None:
-        if link[0] is executor and not link[1].done():
-            message = (
-                f"ThreadSensitiveContext(executor={executor!r}) would deadlock: the code "
-                "entering it descends from a thread-sensitive call still running on that "
-                "executor, whose only thread is blocked waiting for this code. Use another "
-                "executor, or no new ThreadSensitiveContext here (the calls then come back "
-                "to that thread through async_to_sync)."
-            )
-            raise RuntimeError(message)
+    while link is not None and not blocked:
+        blocked = link[0] is executor and not link[1].done()
         link = link[2]
+    if not blocked:
+        threads = _threads_of(executor)
+        bridge = _current_executor.get()
+        while bridge is not None and threads and not blocked:
+            blocked = not bridge._broken and bridge._work_thread in threads
+            bridge = bridge._old_executor
+    if blocked:
+        message = (
+            f"ThreadSensitiveContext(executor={executor!r}) would deadlock: the code "
+            "entering it runs inside a sync call on that executor, whose only thread is "
+            "blocked in async_to_sync waiting for this code. Use another executor, or no new "
+            "ThreadSensitiveContext here (the calls then come back to that thread through "
+            "async_to_sync)."
+        )
+        raise RuntimeError(message)
+
+
+def _threads_of(executor: Executor) -> frozenset[threading.Thread]:
+    """The threads of a one-thread executor we know how to look into."""
+    if isinstance(executor, _Worker):
+        return frozenset(() if executor._thread is None else (executor._thread,))
+    if isinstance(executor, ThreadPoolExecutor):
+        return frozenset(executor._threads)
+    return frozenset()
 
 
 class _SingleThreadState:
