@@ -11,7 +11,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from asgi_sync import async_to_sync, sync_to_async
+from asgi_sync import AsyncToSync, SyncToAsync, async_to_sync, sync_to_async
 
 if sys.version_info >= (3, 11):
     from typing import assert_type
@@ -70,3 +70,24 @@ def sync_side(repo: Repo) -> None:
     assert_type(async_to_sync(repo.acount)("t"), int)
     async_to_sync(fetch)(b"bytes")  # type: ignore[arg-type]
     async_to_sync(fetch)("u", retries="2")  # type: ignore[arg-type]
+
+
+class Service:
+    def _count(self, table: str) -> int:
+        return len(table)
+
+    async def _fetch(self, n: int) -> str:
+        return str(n)
+
+    count = SyncToAsync(_count)
+    fetch = AsyncToSync(_fetch)
+
+
+async def bound_async_side(service: Service) -> None:
+    assert_type(await service.count("t"), int)
+    await service.count(1)  # type: ignore[arg-type]
+
+
+def bound_sync_side(service: Service) -> None:
+    assert_type(service.fetch(1), str)
+    service.fetch("1")  # type: ignore[arg-type]

@@ -1,14 +1,15 @@
-"""Bridges between synchronous and asynchronous code: ``sync_to_async`` and ``async_to_sync``.
+"""Bridges between synchronous and asynchronous code: `sync_to_async` and `async_to_sync`.
 
-``sync_to_async(f)`` makes a coroutine function that runs ``f`` in a worker thread while the
-event loop goes on; ``async_to_sync(coro_func)`` makes a plain function that runs the
-coroutine on an event loop and blocks the calling thread until it is done. Both carry
-``contextvars`` (and so ``asgi_local.Local`` values) across in both directions.
+[sync_to_async(f)][asgi_sync.sync_to_async] makes a coroutine function that runs `f` in a
+worker thread while the event loop goes on; [async_to_sync(coro_func)][asgi_sync.async_to_sync]
+makes a plain function that runs the coroutine on an event loop and blocks the calling thread
+until it is done. Both carry `contextvars` (and so `asgi_local.Local` values) across in both
+directions.
 
-Thread-sensitive mode (the default of ``sync_to_async``) keeps every thread-sensitive sync
+Thread-sensitive mode (the default of `sync_to_async`) keeps every thread-sensitive sync
 call of one request on one thread: the outermost sync thread when the program started
-synchronously, the thread of the enclosing :class:`ThreadSensitiveContext`, or else one
-process-wide thread.
+synchronously, the thread of the enclosing
+[ThreadSensitiveContext][asgi_sync.ThreadSensitiveContext], or else one process-wide thread.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import sys
 import warnings
 import weakref
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import (
     Any,
@@ -40,9 +41,13 @@ from typing import (
 from asgi_local import bind_context_to_current_thread
 from asgi_sync.__about__ import __version__ as __version__
 from asgi_sync._context import (
+    _check_not_blocked_in_chain,
     _copy_back,
     _current_executor,
+    _drained,
     _Executors,
+    _forward_cancellation,
+    _nothing,
     _running_on,
     _set_exception,
     _set_result,
@@ -61,9 +66,9 @@ from asgi_sync._threads import (
 from asgi_sync.current_thread_executor import CurrentThreadExecutor as CurrentThreadExecutor
 
 if sys.version_info >= (3, 10):
-    from typing import ParamSpec
+    from typing import Concatenate, ParamSpec
 else:
-    from typing_extensions import ParamSpec
+    from typing_extensions import Concatenate, ParamSpec
 
 __all__ = (
     "__version__",
@@ -81,6 +86,8 @@ __all__ = (
 _F = TypeVar("_F", bound=Callable[..., Any])
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_S = TypeVar("_S")
+_Q = ParamSpec("_Q")
 
 OptExcInfo = Union[
     Tuple[Type[BaseException], BaseException, TracebackType], Tuple[None, None, None]
@@ -107,20 +114,25 @@ class AsyncToSync(Generic[_P, _R]):
     """A sync callable that runs a coroutine function on an event loop and waits for it.
 
     Where the coroutine runs is decided at each call: on the event loop of the enclosing
-    ``sync_to_async`` call when called from one of its threads, else on a pooled event-loop
-    thread (the same one for every call inside an :class:`AsyncSingleThreadContext`).
-    Meanwhile the calling thread serves the coroutine's thread-sensitive ``sync_to_async``
-    calls, so they run on the calling thread.
+    [sync_to_async][asgi_sync.sync_to_async] call when called from one of its threads, else
+    on a pooled event-loop thread (the same one for every call inside an
+    [AsyncSingleThreadContext][asgi_sync.AsyncSingleThreadContext]). Meanwhile the calling
+    thread serves the coroutine's thread-sensitive `sync_to_async` calls, so they run on the
+    calling thread.
+
+    Construction never raises: a callable that is not a coroutine function (nor marked as
+    one) gets a `UserWarning`, and calling the wrapper of something that is not callable
+    raises `TypeError`.
 
     Args:
         awaitable: A coroutine function (or a callable returning an awaitable).
-        force_new_loop: Never use the enclosing ``sync_to_async``'s loop; always use a
+        force_new_loop: Never use the enclosing `sync_to_async`'s loop; always use a
             loop of our own.
     """
 
-    # ``executors.current`` is the CurrentThreadExecutor of the innermost async_to_sync
-    # of the current context (request), or None.
-    executors: Any = _Executors()
+    #: `executors.current` is the [CurrentThreadExecutor][asgi_sync.CurrentThreadExecutor]
+    #: of the innermost `async_to_sync` of the current context (request), or `None`.
+    executors: ClassVar[_Executors] = _Executors()
 
     def __init__(
         self,
@@ -130,9 +142,6 @@ class AsyncToSync(Generic[_P, _R]):
         ],
         force_new_loop: bool = False,
     ) -> None:
-        if not callable(awaitable):
-            message = f"async_to_sync needs a callable returning an awaitable, got {awaitable!r}."  # type: ignore[unreachable]
-            raise TypeError(message)
         if not iscoroutinefunction(awaitable) and not iscoroutinefunction(
             getattr(awaitable, "__call__", awaitable)  # noqa: B004
         ):
@@ -142,22 +151,30 @@ class AsyncToSync(Generic[_P, _R]):
                 UserWarning,
                 stacklevel=2,
             )
+        # Metadata first, our own attributes after, so the wrapper's win.
+        functools.update_wrapper(self, awaitable)
         self.awaitable = awaitable
         self.force_new_loop = force_new_loop
         try:
             self.__self__ = awaitable.__self__  # type: ignore[union-attr]
         except AttributeError:
             pass
-        functools.update_wrapper(self, awaitable)
+        _drop_shadowing_attributes(self, awaitable)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         """Run the coroutine and block this thread until it finishes; return its result.
 
+        The coroutine runs on the target loop's thread; this thread meanwhile serves the
+        coroutine's thread-sensitive `sync_to_async` calls.
+
         Raises:
             RuntimeError: When this thread is running an event loop.
+            TypeError: When the wrapped object is not callable.
         """
         if asyncio._get_running_loop() is not None:
             raise RuntimeError(_IN_LOOP_MESSAGE)
+        if not callable(self.awaitable):
+            self._not_callable()
         state = _thread_state
         loop = None if self.force_new_loop else state.loop
         if loop is not None and (loop.is_closed() or not loop.is_running()):
@@ -188,29 +205,45 @@ class AsyncToSync(Generic[_P, _R]):
                 runner = _acquire_runner()
             loop = runner.loop
             wait_for = Future()
-            main = _alone(main, wait_for)
+            main = _run_then_cancel_leftovers(main, wait_for)
+            # This loop was started for us: its calls that find no executor in their
+            # context still come back to this thread.
+            _loop_executors[loop] = executor
         executor._enter()
         try:
             loop.call_soon_threadsafe(_start_task, loop, main, context)
         except BaseException:
             executor._abandon()
             main.close()
-            if runner is not None and not pinned:
-                runner.release()
+            if runner is not None:
+                _loop_executors.pop(loop, None)
+                if not pinned:
+                    runner.release()
             raise
         try:
             executor.run_until_future(wait_for)
         finally:
-            if runner is not None and not pinned:
-                runner.release()
+            if runner is not None:
+                _loop_executors.pop(loop, None)
+                if not pinned:
+                    runner.release()
             if _copy_back(result_context[0], base):
                 bind_context_to_current_thread()
         return call_result.result()
 
-    def __get__(self, parent: Any, objtype: Any) -> Callable[..., _R]:
-        """Bind to ``parent`` when used as a method."""
+    def __get__(
+        self: AsyncToSync[Concatenate[_S, _Q], _R], parent: _S, objtype: type[Any] | None = None
+    ) -> Callable[_Q, _R]:
+        """Bind to `parent` when used as a method; the result keeps the method's signature."""
         func = functools.partial(self.__call__, parent)
         return functools.update_wrapper(func, self.awaitable)
+
+    def _not_callable(self) -> NoReturn:
+        message = (
+            f"async_to_sync was given {self.awaitable!r}, which is not callable: pass it a "
+            "coroutine function (or a callable returning an awaitable)."
+        )
+        raise TypeError(message)
 
     async def main_wrap(
         self,
@@ -220,15 +253,20 @@ class AsyncToSync(Generic[_P, _R]):
         context: list[contextvars.Context],
         awaitable: Union[Coroutine[Any, Any, _R], Awaitable[_R]],
     ) -> None:
-        """Await ``awaitable`` on the target loop and report into ``call_result``.
+        """Await `awaitable` on the target loop and report into `call_result`.
 
-        Runs as its own task; the final context is stored in ``context[0]`` before
-        ``call_result`` is set, so the waiting thread can copy its changes back.
+        Runs as its own task on the target loop; the final context is stored in `context[0]`
+        before `call_result` is set, so the waiting thread can copy its changes back. When
+        the caller runs inside a [sync_to_async][asgi_sync.sync_to_async] call, the task is
+        listed in `task_context`, so cancelling that call's awaiting task reaches it.
         """
         bind_context_to_current_thread()
         current = asyncio.current_task()
         if task_context is not None and current is not None:
             task_context.append(current)
+            outcomes = getattr(task_context, "outcomes", None)
+            if outcomes is not None:
+                outcomes[current] = call_result
             if getattr(task_context, "cancelled", False):
                 # The sync_to_async call that runs our caller was cancelled already.
                 current.cancel()
@@ -249,10 +287,17 @@ class AsyncToSync(Generic[_P, _R]):
         finally:
             if task_context is not None and current is not None:
                 task_context.remove(current)
+                if outcomes is not None:
+                    outcomes.pop(current, None)
 
 
-async def _alone(main: Awaitable[None], done: Future[None]) -> None:
-    """Run ``main``, cancel and await the tasks it left on this private loop, set ``done``."""
+# Event loops started by async_to_sync from plain sync code -> the executor of the sync
+# thread waiting for that call (rule 3 of where thread-sensitive calls run).
+_loop_executors: dict[asyncio.AbstractEventLoop, CurrentThreadExecutor] = {}
+
+
+async def _run_then_cancel_leftovers(main: Awaitable[None], done: Future[None]) -> None:
+    """Run `main`, cancel and await the tasks it left on this private loop, set `done`."""
     try:
         await main
     finally:
@@ -288,26 +333,44 @@ else:
 class SyncToAsync(Generic[_P, _R]):
     """A coroutine function that runs a sync callable in a thread and awaits it.
 
-    Thread-sensitive calls (the default) run on the sync thread waiting in the innermost
-    enclosing ``async_to_sync`` of this request, else on the thread of the enclosing
-    :class:`ThreadSensitiveContext`, else on one process-wide thread. Other calls run on
-    ``executor``, or else on a pooled thread (``asgi_sync-worker-N``; the pool grows
-    rather than queue, so nested calls cannot starve each other).
+    Where a thread-sensitive call (the default) runs is decided at each call, in the
+    awaiting task's context; the first match wins:
+
+    1. the sync thread blocked in the innermost enclosing
+       [async_to_sync][asgi_sync.async_to_sync] (`AsyncToSync.executors.current`);
+    2. the thread of the current [ThreadSensitiveContext][asgi_sync.ThreadSensitiveContext];
+    3. the sync thread waiting in the `async_to_sync` call that started this event loop
+       from plain sync code;
+    4. one process-wide thread (`SyncToAsync.single_thread_executor`).
+
+    Other calls run on `executor`, or else on a pooled thread (`asgi_sync-worker-N`; the
+    pool grows rather than queue, so nested calls cannot starve each other).
+
+    Cancelling the awaiting task cannot interrupt the sync callable. When the callable is
+    blocked in `async_to_sync(g)` and `g` runs on the awaiting task's loop, the cancellation
+    is forwarded to `g` and waited for: if `g` absorbs it (finishes normally, for example
+    around `asyncio.shield`), the await goes on and returns the callable's result;
+    otherwise it raises at once (`g`'s exception, or `CancelledError`), and the
+    `async_to_sync` calls the callable makes later are cancelled as they start.
+
+    Attributes:
+        func: The sync callable.
+        context: The `contextvars.Context` given, or `None`.
 
     Args:
         func: The sync callable.
         thread_sensitive: Keep the request's sync code on one thread (see above).
         executor: Where non-thread-sensitive calls run.
-        context: Run in this ``contextvars.Context`` instead of a copy of the caller's,
+        context: Run in this `contextvars.Context` instead of a copy of the caller's,
             and do not copy changes back.
 
     Raises:
-        TypeError: When ``func`` is async, or ``executor`` is given with
-            ``thread_sensitive=True``.
+        TypeError: When `func` is async, or `executor` is given with
+            `thread_sensitive=True`.
     """
 
     # The ThreadSensitiveContext of the current request, if any.
-    thread_sensitive_context: contextvars.ContextVar[ThreadSensitiveContext] = (
+    thread_sensitive_context: ClassVar[contextvars.ContextVar[ThreadSensitiveContext]] = (
         contextvars.ContextVar("thread_sensitive_context")
     )
     # Each live ThreadSensitiveContext -> the executor its calls run on.
@@ -315,7 +378,7 @@ class SyncToAsync(Generic[_P, _R]):
         weakref.WeakKeyDictionary[ThreadSensitiveContext, Executor]
     ] = weakref.WeakKeyDictionary()
     # The process-wide thread for thread-sensitive calls outside any context.
-    single_thread_executor: Executor = _Worker("asgi_sync-thread-sensitive")
+    single_thread_executor: ClassVar[Executor] = _Worker("asgi_sync-thread-sensitive")
 
     def __init__(
         self,
@@ -332,43 +395,50 @@ class SyncToAsync(Generic[_P, _R]):
             raise TypeError("sync_to_async can only be applied to sync functions.")
         if thread_sensitive and executor is not None:
             raise TypeError("executor must not be set when thread_sensitive is True")
+        # Metadata first, our own attributes after, so the wrapper's win.
+        functools.update_wrapper(self, func)
         self.func = func
+        self.context = context
         self._thread_sensitive = thread_sensitive
         self._executor = executor
-        self._context = context
-        functools.update_wrapper(self, func)
         markcoroutinefunction(self)
         try:
             self.__self__ = func.__self__  # type: ignore[attr-defined]
         except AttributeError:
             pass
+        _drop_shadowing_attributes(self, func)
 
     async def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         """Run the sync callable in its thread and return its result (see the class)."""
         loop = asyncio.get_running_loop()
+        # Where the call runs, and whether to remember it for calls further down the chain.
+        tracked: Executor | None = None
         worker: _Worker | None = None
         if self._thread_sensitive:
             executor: Executor | None = _current_executor.get()
             if executor is None:
-                tsc = SyncToAsync.thread_sensitive_context.get(None)
-                if tsc is not None:
-                    executor = tsc._executor()
+                current_context = SyncToAsync.thread_sensitive_context.get(None)
+                if current_context is not None:
+                    executor = tracked = current_context._executor_for(self)
                 else:
-                    executor = SyncToAsync.single_thread_executor
+                    executor = _loop_executors.get(loop)
+                    if executor is None:
+                        executor = tracked = SyncToAsync.single_thread_executor
                 if isinstance(executor, _Worker):
                     worker = executor
         else:
             executor = self._executor
 
-        context = self._context
+        context = self.context
         base = None
         future = loop.create_future()
+        ancestor = None if tracked is None else _running_on.get()
         if context is None:
             context = contextvars.copy_context()
-            if worker is not None:
+            if tracked is not None:
                 # Remember, for calls made further down this chain, that it descends
-                # from this call on this worker.
-                context.run(_running_on.set, (worker, future))
+                # from this call on this executor.
+                context.run(_running_on.set, (tracked, future, ancestor))
             base = context.copy()
         child = functools.partial(self.func, *args, **kwargs)
         func: Callable[..., _R] = functools.partial(context.run, _enter_and_call)  # type: ignore[arg-type]
@@ -393,7 +463,6 @@ class SyncToAsync(Generic[_P, _R]):
                     pass
 
         if worker is not None:
-            ancestor = _running_on.get()
             if ancestor is not None and ancestor[0] is worker and not ancestor[1].done():
                 # This chain descends from a call still running on that worker's one
                 # thread: queueing behind it would wait for ourselves.
@@ -403,27 +472,31 @@ class SyncToAsync(Generic[_P, _R]):
                 worker._put(work)
         else:
             _dispatch(executor, work, loop)
-        try:
-            result: _R = await future
-        except asyncio.CancelledError:
-            if future.cancelled():
-                # Our awaiting task was cancelled: cancel the coroutines the sync code
-                # is waiting for through async_to_sync (and any it starts from now on),
-                # so it can finish.
-                task_context.cancelled = True
-                for task in list(task_context):
-                    task.cancel()
-            raise
-        except BaseException:
-            if base is not None and _copy_back(context, base):
-                bind_context_to_current_thread()
-            raise
+        waiting = future
+        while True:
+            try:
+                result: _R = await waiting
+                break
+            except asyncio.CancelledError:
+                if not waiting.cancelled():  # the sync code raised it, or it came too late
+                    raise
+                # Our awaiting task was cancelled while the sync code runs.
+                absorbed = await _forward_cancellation(loop, future, task_context)
+                if absorbed is None:
+                    raise
+                waiting = absorbed
+            except BaseException:
+                if base is not None and _copy_back(context, base):
+                    bind_context_to_current_thread()
+                raise
         if base is not None and _copy_back(context, base):
             bind_context_to_current_thread()
         return result
 
-    def __get__(self, parent: Any, objtype: Any) -> Callable[..., Coroutine[Any, Any, _R]]:
-        """Bind to ``parent`` when used as a method."""
+    def __get__(
+        self: SyncToAsync[Concatenate[_S, _Q], _R], parent: _S, objtype: type[Any] | None = None
+    ) -> Callable[_Q, Coroutine[Any, Any, _R]]:
+        """Bind to `parent` when used as a method; the result keeps the method's signature."""
         func = functools.partial(self.__call__, parent)
         return functools.update_wrapper(func, self.func)
 
@@ -447,10 +520,10 @@ class SyncToAsync(Generic[_P, _R]):
         *args: Any,
         **kwargs: Any,
     ) -> _R:
-        """Run ``func(*args, **kwargs)`` on the worker thread; ``args[0]`` is the user call.
+        """Run `func(*args, **kwargs)` on the worker thread; `args[0]` is the user call.
 
-        Records ``loop`` so ``async_to_sync`` called from this thread uses it, and re-raises
-        ``exc_info`` around the call so ``sys.exc_info()`` inside matches the caller's.
+        Records `loop` so `async_to_sync` called from this thread uses it, and re-raises
+        `exc_info` around the call so `sys.exc_info()` inside matches the caller's.
         """
         state = _thread_state
         previous = state.loop, state.task_context
@@ -470,7 +543,7 @@ class SyncToAsync(Generic[_P, _R]):
 def _dispatch(
     executor: Executor | None, work: Callable[[], None], loop: asyncio.AbstractEventLoop
 ) -> None:
-    """Run ``work`` (which never raises) on ``executor``'s thread."""
+    """Run `work` (which never raises) on `executor`'s thread."""
     while isinstance(executor, CurrentThreadExecutor):
         if executor._put(work):
             return
@@ -487,41 +560,133 @@ def _dispatch(
     executor.submit(work)
 
 
+def _drop_shadowing_attributes(wrapper: object, wrapped: object) -> None:
+    """Remove what `update_wrapper` copied from `wrapped` that would hide `wrapper`'s names.
+
+    The wrapper's own attributes and methods (`func`, `thread_handler`, `main_wrap`, ...)
+    win over same-named attributes of the callable it wraps.
+    """
+    copied = getattr(wrapped, "__dict__", None)
+    if not copied:
+        return
+    own = vars(wrapper)
+    cls = type(wrapper)
+    for name in list(copied):
+        if (
+            not name.startswith("__")
+            and own.get(name) is copied[name]
+            and hasattr(cls, name)
+            and name not in _WRAPPER_OWN
+        ):
+            del own[name]
+
+
+# Instance attributes the wrappers set themselves (never dropped).
+_WRAPPER_OWN = frozenset(("func", "context", "awaitable", "force_new_loop"))
+
+
 # --- contexts --------------------------------------------------------------------------
 
 
 class ThreadSensitiveContext:
     """Async context manager giving the thread-sensitive calls inside it their own thread.
 
-    Use one per request in an async server so each request's thread-sensitive sync code
-    runs on one thread of its own, in parallel with other requests'. The thread comes
-    from a pool of long-lived threads (it is not created and joined per request) and
-    goes back once the calls queued on it have finished.
+    Enter it in the event loop's thread (`async with`). There are two kinds.
+
+    A plain context, `ThreadSensitiveContext()`, is the one to use per request in an async
+    server: the thread-sensitive sync code of the request runs on one thread of its own, in
+    parallel with other requests'. Only the outermost plain context takes effect, and the
+    object can be entered again. The thread comes from a pool of long-lived threads (taken
+    at the first call, not at entry); on exit the `async with` waits, without blocking the
+    event loop, for the sync work still queued on it, then hands it back. A task created
+    inside that makes its first call after the exit gets a thread of its own (a one-thread
+    executor registered in `SyncToAsync.context_to_thread_executor`; pop it and use it as a
+    context manager to shut it down).
+
+    An executor context, `ThreadSensitiveContext(executor=E)`, runs every thread-sensitive
+    call of the block (and of tasks created in it) on `E`, which should run one call at a
+    time. It always takes over, even inside another context, and hides the enclosing
+    `async_to_sync`'s thread (`AsyncToSync.executors.current` is `None` inside) so the calls
+    do not go there; a plain context inside it is a no-op. It is single use. On exit it
+    neither waits for `E` nor shuts it down; tasks created inside must finish first,
+    later calls from them raise `RuntimeError`.
 
     Args:
         executor: Run the calls on this executor instead of a pooled thread.
     """
 
     def __init__(self, *, executor: Executor | None = None) -> None:
-        self._given = executor
-        self._worker: _Worker | None = None
-        self._token: contextvars.Token[ThreadSensitiveContext] | None = None
+        self._explicit_executor = executor
+        self._worker: _Worker | None = None  # plain: the pooled thread lent to it
+        self._entered = False
+        self._exited = False  # executor contexts: single use
+        self._registered = False  # plain: an executor was registered for it
+        # Plain: one token per `async with` (None where it was a no-op, being nested).
+        self._tokens: list[contextvars.Token[ThreadSensitiveContext] | None] = []
+        self._bridge_token: contextvars.Token[CurrentThreadExecutor | None] | None = None
 
-    def _executor(self) -> Executor:
-        if self._given is not None:
-            return self._given
+    def _executor_for(self, caller: SyncToAsync[Any, Any]) -> Executor:
+        """The executor of a thread-sensitive call made in this context (event-loop thread)."""
+        explicit = self._explicit_executor
+        if explicit is not None:
+            if self._entered:
+                return explicit
+            name = getattr(caller.func, "__qualname__", repr(caller.func))
+            message = (
+                f"sync_to_async({name}) cannot run: its ThreadSensitiveContext has exited. "
+                "Tasks created inside a ThreadSensitiveContext with an executor must finish "
+                "before it exits: await them inside the `async with` block."
+            )
+            raise RuntimeError(message)
         worker = self._worker
-        if worker is None:
-            worker = self._worker = _acquire_worker()
-            SyncToAsync.context_to_thread_executor[self] = worker
-        return worker
+        if worker is not None:
+            return worker
+        registered = SyncToAsync.context_to_thread_executor.get(self)
+        if registered is not None:
+            return registered
+        executor: Executor
+        if self._entered:
+            executor = self._worker = _acquire_worker()
+        else:
+            # A task created inside makes its first call after the exit: a thread of its
+            # own, which whoever pops it from the mapping can shut down.
+            executor = ThreadPoolExecutor(1, thread_name_prefix="asgi_sync-late-context")
+        SyncToAsync.context_to_thread_executor[self] = executor
+        self._registered = True
+        return executor
 
     async def __aenter__(self) -> ThreadSensitiveContext:
-        """Enter on the event loop's thread; no thread is taken until first used."""
-        try:
-            SyncToAsync.thread_sensitive_context.get()
-        except LookupError:
-            self._token = SyncToAsync.thread_sensitive_context.set(self)
+        """Enter; a plain context takes no thread until its first call.
+
+        Raises:
+            RuntimeError: When an executor context is entered twice, or its executor's
+                thread is already blocked in the current call chain (it would deadlock).
+        """
+        explicit = self._explicit_executor
+        if explicit is None:
+            if SyncToAsync.thread_sensitive_context.get(None) is None:
+                self._tokens.append(SyncToAsync.thread_sensitive_context.set(self))
+                self._entered = True
+            else:
+                self._tokens.append(None)
+            return self
+        if self._entered:
+            message = (
+                "This ThreadSensitiveContext is already entered: use a new "
+                "ThreadSensitiveContext(executor=...) for a nested block."
+            )
+            raise RuntimeError(message)
+        if self._exited:
+            message = (
+                "This ThreadSensitiveContext with an executor was entered and exited, and "
+                "cannot be entered again: create a new one (it may take the same executor)."
+            )
+            raise RuntimeError(message)
+        _check_not_blocked_in_chain(explicit)
+        self._entered = True
+        SyncToAsync.context_to_thread_executor[self] = explicit
+        self._tokens.append(SyncToAsync.thread_sensitive_context.set(self))
+        self._bridge_token = _current_executor.set(None)
         return self
 
     async def __aexit__(
@@ -530,16 +695,44 @@ class ThreadSensitiveContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Leave, and hand the thread back to the pool once its queued work is done."""
-        if self._token is None:
-            return
-        SyncToAsync.thread_sensitive_context.reset(self._token)
-        self._token = None
-        worker = self._worker
-        if worker is not None:
-            self._worker = None
+        """Leave; a plain context waits for its thread's queued work, then hands it back."""
+        if self._explicit_executor is not None:
+            if not self._entered:
+                return
             SyncToAsync.context_to_thread_executor.pop(self, None)
-            worker._release()
+            token = self._tokens.pop()
+            assert token is not None
+            SyncToAsync.thread_sensitive_context.reset(token)
+            if self._bridge_token is not None:
+                _current_executor.reset(self._bridge_token)
+                self._bridge_token = None
+            self._entered = False
+            self._exited = True
+            return
+        token = self._tokens.pop() if self._tokens else None
+        if token is None:
+            return
+        SyncToAsync.thread_sensitive_context.reset(token)
+        self._entered = False
+        worker, self._worker = self._worker, None
+        executor: Executor | None = worker
+        if self._registered:
+            self._registered = False
+            executor = SyncToAsync.context_to_thread_executor.pop(self, None)
+        if executor is None:
+            return
+        if executor is worker:
+            assert worker is not None
+            try:
+                if worker._submitted != worker._completed:
+                    await _drained(worker)
+            finally:
+                worker._release()
+        else:
+            try:
+                await asyncio.wrap_future(executor.submit(_nothing))
+            finally:
+                executor.shutdown(wait=False)
 
 
 class _SingleThreadState:
@@ -642,19 +835,21 @@ def async_to_sync(
     ],
     Callable[_P, _R],
 ]:
-    """Wrap a coroutine function so sync code can call it (returns an :class:`AsyncToSync`).
+    """Wrap a coroutine function so sync code can call it.
 
-    Works as ``async_to_sync(f)``, ``@async_to_sync`` and ``@async_to_sync(force_new_loop=...)``.
-    The coroutine runs on the enclosing ``sync_to_async``'s event loop when there is one,
+    Returns an [AsyncToSync][asgi_sync.AsyncToSync].
+
+    Works as `async_to_sync(f)`, `@async_to_sync` and `@async_to_sync(force_new_loop=...)`.
+    The coroutine runs on the enclosing `sync_to_async`'s event loop when there is one,
     else on a pooled event-loop thread; the calling thread blocks and meanwhile runs the
-    coroutine's thread-sensitive ``sync_to_async`` calls.
+    coroutine's thread-sensitive `sync_to_async` calls.
 
     Args:
         awaitable: The coroutine function.
         force_new_loop: Always use a loop of our own, never the enclosing one.
 
     Returns:
-        The sync callable, or a decorator when ``awaitable`` is omitted.
+        The sync callable, or a decorator when `awaitable` is omitted.
     """
     if awaitable is None:
         return lambda f: AsyncToSync(f, force_new_loop=force_new_loop)
@@ -690,23 +885,25 @@ def sync_to_async(
     Callable[[Callable[_P, _R]], Callable[_P, Coroutine[Any, Any, _R]]],
     Callable[_P, Coroutine[Any, Any, _R]],
 ]:
-    """Wrap a sync callable so async code can await it in a thread (a :class:`SyncToAsync`).
+    """Wrap a sync callable so async code can await it in a thread.
 
-    Works as ``sync_to_async(f)``, ``@sync_to_async`` and ``@sync_to_async(...)``.
+    Returns a [SyncToAsync][asgi_sync.SyncToAsync].
+
+    Works as `sync_to_async(f)`, `@sync_to_async` and `@sync_to_async(...)`.
 
     Args:
         func: The sync callable.
         thread_sensitive: Run on the request's one sync thread (default), else on
-            ``executor`` or a pooled thread.
+            `executor` or a pooled thread.
         executor: Where non-thread-sensitive calls run.
         context: Run in this context, without copying changes back to the caller.
 
     Returns:
-        The coroutine function, or a decorator when ``func`` is omitted.
+        The coroutine function, or a decorator when `func` is omitted.
 
     Raises:
-        TypeError: When ``func`` is async, or ``executor`` is given with
-            ``thread_sensitive=True``.
+        TypeError: When `func` is async, or `executor` is given with
+            `thread_sensitive=True`.
     """
     if func is None:
         return lambda f: SyncToAsync(

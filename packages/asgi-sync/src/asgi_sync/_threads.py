@@ -55,13 +55,13 @@ class _Worker(Executor):
 
     def _put_on_waiting_thread(self, work: Callable[[], object]) -> bool:
         """Queue ``work`` for this worker's thread if it waits inside async_to_sync."""
-        tq = self._thread_queue
-        if tq is None:
+        thread_queue = self._thread_queue
+        if thread_queue is None:
             return False
-        with tq.lock:
-            if tq.depth == 0:
+        with thread_queue.lock:
+            if thread_queue.depth == 0:
                 return False
-            tq.queue.put(work)
+            thread_queue.queue.put(work)
         return True
 
     def _run(self) -> None:
@@ -187,11 +187,17 @@ _thread_state = _ThreadState()
 
 
 def _forget_parent_threads_in_child() -> None:
-    """Forget the parent's pooled threads: a forked child has only the thread that forked."""
+    """Forget the parent's pooled threads: a forked child has only the thread that forked.
+
+    That thread also forgets the parent's `sync_to_async` call it may be running: its loop
+    is not running in the child, so `async_to_sync` there acts as from plain sync code.
+    """
     global _pool_lock
     _pool_lock = threading.Lock()
     _idle_workers.clear()
     _idle_runners.clear()
+    _thread_state.loop = None
+    _thread_state.task_context = None
 
 
 if hasattr(os, "register_at_fork"):

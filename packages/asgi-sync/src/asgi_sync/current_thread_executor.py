@@ -40,8 +40,8 @@ def _queue_of_current_thread() -> _ThreadQueue:
     try:
         return _thread_queues.queue  # type: ignore[no-any-return]
     except AttributeError:
-        tq = _thread_queues.queue = _ThreadQueue()
-        return tq
+        thread_queue = _thread_queues.queue = _ThreadQueue()
+        return thread_queue
 
 
 class CurrentThreadExecutor(Executor):
@@ -66,17 +66,17 @@ class CurrentThreadExecutor(Executor):
 
     def _enter(self) -> None:
         """Count this thread as waiting now, before the work it waits for is scheduled."""
-        tq = self._thread_queue
-        with tq.lock:
-            tq.depth += 1
+        thread_queue = self._thread_queue
+        with thread_queue.lock:
+            thread_queue.depth += 1
         self._entered = True
 
     def _abandon(self) -> None:
         """Undo :meth:`_enter` when ``run_until_future`` will not be called after all."""
-        tq = self._thread_queue
-        with tq.lock:
+        thread_queue = self._thread_queue
+        with thread_queue.lock:
             self._broken = True
-            tq.depth -= 1
+            thread_queue.depth -= 1
 
     def run_until_future(self, future: Future[Any]) -> None:
         """Run submitted work on this thread until ``future`` is done.
@@ -96,9 +96,9 @@ class CurrentThreadExecutor(Executor):
                 f"{self._work_thread.name!r}, the thread that created it."
             )
             raise RuntimeError(message)
-        tq = self._thread_queue
-        get = tq.queue.get
-        put = tq.queue.put
+        thread_queue = self._thread_queue
+        get = thread_queue.queue.get
+        put = thread_queue.queue.put
         future.add_done_callback(lambda _: put(_WAKE))
         if not self._entered:
             self._enter()
@@ -106,22 +106,22 @@ class CurrentThreadExecutor(Executor):
             while not future.done():
                 get()()
         finally:
-            with tq.lock:
+            with thread_queue.lock:
                 self._broken = True
-                tq.depth -= 1
-                leftovers = tq.depth == 0
+                thread_queue.depth -= 1
+                leftovers = thread_queue.depth == 0
             if leftovers:
                 # Work queued just before we finished still belongs to this thread.
-                while not tq.queue.empty():
-                    tq.queue.get()()
+                while not thread_queue.queue.empty():
+                    thread_queue.queue.get()()
 
     def _put(self, work: Callable[[], object]) -> bool:
         """Queue ``work`` (which must not raise) for this thread; False once finished."""
-        tq = self._thread_queue
-        with tq.lock:
+        thread_queue = self._thread_queue
+        with thread_queue.lock:
             if self._broken:
                 return False
-            tq.queue.put(work)
+            thread_queue.queue.put(work)
         return True
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
