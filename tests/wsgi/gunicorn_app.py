@@ -179,8 +179,8 @@ async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
         raise RuntimeError("boom after the response started")
     elif path == "/bad-header-streamed":
         headers = [(b"x-bad", b"line\r\nbreak")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": b"never", "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         except BaseException as exc:

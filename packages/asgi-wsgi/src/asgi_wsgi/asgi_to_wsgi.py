@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from asgi_wsgi import _headers
 from asgi_wsgi._types import ASGIApp, ClientDisconnected, Environ, Message, StartResponse
 
 __all__ = ("AsgiToWsgi",)
@@ -155,6 +156,12 @@ class AsgiToWsgi:
     it, acknowledging it back so the application cannot run ahead of the client. Lifespan
     startup runs before the first request and shutdown at interpreter exit (or `close`).
 
+    ``send()`` of an ``http.response.start`` whose status is not a 3-digit code, or with a
+    header name that is not an RFC 9110 token or a name or value containing CR, LF or NUL,
+    raises `ValueError` (or `TypeError` for non-bytes) into the application, naming the header
+    but not its value; nothing of it reaches the WSGI server, and an application that lets the
+    error propagate is answered 500.
+
     Args:
         application: The ASGI application.
         lifespan_timeout: Seconds to wait for lifespan startup and shutdown.
@@ -215,6 +222,7 @@ class AsgiToWsgi:
             if state["disconnected"] or state["closed"]:
                 raise ClientDisconnected("the WSGI client disconnected")
             if message["type"] == "http.response.start":
+                _headers.check_start_message(message)  # raises into the app, naming the header
                 state["started"] = True
             elif message["type"] == "http.response.body" and not state["started"]:
                 text = "the ASGI application sent http.response.body before http.response.start"

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, Callable, Optional, Tuple, Type
 
+from asgi_wsgi import _headers
+from asgi_wsgi._headers import HeaderMap
 from asgi_wsgi._types import (
     ClientDisconnected,
     Environ,
@@ -41,7 +43,6 @@ _Job = Tuple[Callable[..., None], Tuple[Any, ...]]
 _DEFAULT_WINDOW = 64 * 1024
 _IDLE_TIMEOUT = 1.0  # seconds an idle worker thread waits for a job before it exits
 _ERROR_BODY = b"Internal Server Error"
-_BAD_REQUEST_BODY = b"Bad Request: too many repeated headers"
 
 
 class _PoolCore:
@@ -360,17 +361,15 @@ def _latin1(text: str) -> str:
     return text.encode("utf-8").decode("latin-1")
 
 
-class _TooManyHeaders(ValueError):
-    pass
-
-
 class WsgiToAsgiInstance:
     """Run one WSGI request for an ASGI ``http`` scope.
 
     Args:
         wsgi_application: The WSGI callable; it runs on a worker thread, never on the loop.
-        duplicate_header_limit: Most times one header name may repeat before the request is
-            answered with 400; ``None`` removes the limit.
+        duplicate_header_limit: Most values one environ key may collect before the request is
+            answered with 400; ``None`` or ``0`` removes the limit.
+        header_map: What to do with a request header whose name contains ``_`` (see
+            [WsgiToAsgi][asgi_wsgi.WsgiToAsgi]): ``"drop"``, ``"refuse"`` or ``"dangerous"``.
         pool: Internal: the worker pool of the owning `WsgiToAsgi`.
         window: Bytes of request or response body buffered between loop and worker.
         multithread: The ``wsgi.multithread`` value the application sees.
@@ -381,12 +380,14 @@ class WsgiToAsgiInstance:
         wsgi_application: WSGIApp,
         duplicate_header_limit: int | None = 100,
         *,
+        header_map: HeaderMap = "drop",
         pool: _WorkerPool | None = None,
         window: int = _DEFAULT_WINDOW,
         multithread: bool = True,
     ) -> None:
         self.wsgi_application = wsgi_application
         self.duplicate_header_limit = duplicate_header_limit
+        self.header_map = _headers.check_header_map(header_map)
         self._pool = pool if pool is not None else _default_pool
         self._window = window
         self._multithread = multithread
@@ -399,7 +400,9 @@ class WsgiToAsgiInstance:
             body: The file-like object to expose as ``wsgi.input``.
 
         Raises:
-            ValueError: A header name repeats more than ``duplicate_header_limit`` times.
+            ValueError: The request must be answered 400: an environ key would collect more
+                than ``duplicate_header_limit`` values, or (``header_map="refuse"``) a header
+                name contains ``_``.
         """
         root_path: str = scope.get("root_path", "") or ""
         path: str = scope["path"]
@@ -432,37 +435,9 @@ class WsgiToAsgiInstance:
         if client:
             environ["REMOTE_ADDR"] = str(client[0])
             environ["REMOTE_PORT"] = str(client[1])
-        # Repeated headers: collect per name, join once (linear in the header count).
-        seen: dict[bytes, list[str]] = {}
-        for raw_name, raw_value in scope.get("headers", ()):
-            values = seen.get(raw_name)
-            value = bytes(raw_value).decode("latin-1")
-            if values is None:
-                seen[raw_name] = [value]
-            else:
-                values.append(value)
-        limit = self.duplicate_header_limit
-        merged: dict[str, list[str]] = {}
-        for raw_name, values in seen.items():
-            name = bytes(raw_name).decode("latin-1").upper().replace("-", "_")
-            key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + name
-            existing = merged.get(key)
-            if existing is None:
-                merged[key] = values
-            else:
-                existing.extend(values)
-        for key, values in merged.items():
-            if limit is not None and len(values) > limit:
-                message = (
-                    f"header {key!r} is repeated {len(values)} times, more than "
-                    f"duplicate_header_limit={limit}; raise the limit or pass None"
-                )
-                raise _TooManyHeaders(message)
-            environ[key] = (
-                values[0]
-                if len(values) == 1
-                else ("; " if key == "HTTP_COOKIE" else ",").join(values)
-            )
+        _headers.add_request_headers(
+            environ, scope.get("headers", ()), self.header_map, self.duplicate_header_limit
+        )
         return environ
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -483,19 +458,10 @@ class WsgiToAsgiInstance:
             body = io.BytesIO(first.get("body", b""))
         try:
             environ = self.build_environ(scope, body)
-        except _TooManyHeaders as exc:
+        except _headers.BadRequest as exc:
             logger.warning("Rejected request: %s", exc)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(_BAD_REQUEST_BODY)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _BAD_REQUEST_BODY})
+            for reply in exc.messages():
+                await send(reply)
             return
         response = _Response(loop, self._window)
         pump = None if stream is None else loop.create_task(stream.pump())
@@ -614,25 +580,9 @@ def _run_wsgi(application: WSGIApp, environ: Environ, response: _Response) -> No
                 "only with exc_info, from an error handler"
             )
             raise RuntimeError(message)
-        if not isinstance(status_line, str):
-            message = f"status must be a str such as '200 OK', not {status_line!r}"
-            raise TypeError(message)
-        try:
-            code = int(status_line.split(" ", 1)[0])
-        except ValueError:
-            text = f"status must start with a 3-digit code such as '200 OK', not {status_line!r}"
-            raise ValueError(text) from None
-        try:
-            encoded = [
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in response_headers
-            ]
-        except (AttributeError, TypeError, ValueError):
-            message = (
-                "response headers must be a list of (str, str) tuples encodable as latin-1, "
-                f"not {response_headers!r}"
-            )
-            raise TypeError(message) from None
+        # PEP 3333: check here, so the error is raised inside the application's own call.
+        code = _headers.status_code(status_line)
+        encoded = _headers.encode_response_headers(response_headers)
         status, headers = code, encoded
         return write
 
@@ -729,10 +679,21 @@ class WsgiToAsgi:
     (created lazily, so it survives ``fork()``); ``wsgi.input`` and the response stream with
     backpressure. ``lifespan`` scopes are acknowledged, ``websocket`` scopes closed.
 
+    ``start_response`` refuses, with a `ValueError` naming the header (never its value), a
+    status that is not ``NNN reason``, a header name that is not an RFC 9110 token, and a
+    name or value containing CR, LF or NUL: such a response is answered 500 instead of being
+    passed to the server, where it could split the response or inject headers.
+
     Args:
         wsgi_application: The WSGI callable.
-        duplicate_header_limit: Most times one header name may repeat; more answers 400.
-            ``None`` removes the limit.
+        duplicate_header_limit: Most values one environ key may collect; more answers 400
+            without calling the application. ``None`` or ``0`` removes the limit.
+        header_map: What to do with a request header whose name contains ``_``. Dashes and
+            underscores both become ``_`` in environ keys, so a client's ``X_Forwarded_For``
+            would be merged into the ``X-Forwarded-For`` a proxy sets. ``"drop"`` (the
+            default, as gunicorn, nginx and Django's runserver do) leaves such headers out and
+            logs one debug line per request; ``"refuse"`` answers 400 without calling the
+            application; ``"dangerous"`` maps them like any other name, as asgiref does.
         max_workers: Size of the worker pool (how many WSGI requests run at once). Defaults to
             40 (threads start on demand), shared with other adapters using the default.
         serialize: Run one request at a time (a pool of one worker), for applications that
@@ -746,6 +707,7 @@ class WsgiToAsgi:
         wsgi_application: WSGIApp,
         duplicate_header_limit: int | None = 100,
         *,
+        header_map: HeaderMap = "drop",
         max_workers: int | None = None,
         serialize: bool = False,
         window: int = _DEFAULT_WINDOW,
@@ -761,6 +723,7 @@ class WsgiToAsgi:
             raise ValueError(message)
         self.wsgi_application = wsgi_application
         self.duplicate_header_limit = duplicate_header_limit
+        self.header_map = _headers.check_header_map(header_map)
         self.serialize = serialize
         if serialize:
             self._pool = _WorkerPool(1)
@@ -773,6 +736,7 @@ class WsgiToAsgi:
         self._instance = WsgiToAsgiInstance(
             wsgi_application,
             duplicate_header_limit,
+            header_map=self.header_map,
             pool=self._pool,
             window=window,
             multithread=not serialize,
