@@ -17,12 +17,14 @@ def test_pool_never_exceeds_max_workers() -> None:
     lock = threading.Lock()
     active = peak = 0
     done = threading.Semaphore(0)
+    started = threading.Semaphore(0)
 
     def job() -> None:
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
+        started.release()
         release.wait(5)
         with lock:
             active -= 1
@@ -30,6 +32,9 @@ def test_pool_never_exceeds_max_workers() -> None:
 
     for _ in range(6):
         pool.submit(job)
+    assert started.acquire(timeout=5)
+    assert started.acquire(timeout=5)  # two run at once...
+    assert not started.acquire(timeout=0.2)  # ...and no third while they do
     release.set()
     for _ in range(6):
         assert done.acquire(timeout=5)

@@ -194,17 +194,16 @@ class _WsgiCall:
                 raise RuntimeError(message)
             tail: list[Message] = [] if self.started else self._start_messages()
             tail.append({"type": "http.response.body"})
+            self._push(tail, 0)
             close = getattr(result, "close", None)
-            if close is None and self.held is not None:
-                # Everything in one hand-off: messages, the final one and the end.
-                held, self.held = self.held, None
-                held.extend(tail)
-                response.finish(*held, _Done(None, contextvars.copy_context()), size=self.held_size)
-                return
             if self.held is not None:
                 held, self.held = self.held, None
+                if close is None:
+                    # Everything in one hand-off: the messages, the final one and the end.
+                    assert self.context is not None  # _push took a snapshot
+                    response.finish(*held, _Done(None, self.context), size=self.held_size)
+                    return
                 response.push(*held, size=self.held_size)
-            response.push(*tail)
             ended = True
             if close is not None:
                 close()

@@ -1,0 +1,204 @@
+"""WsgiToAsgi carries the request task's context into the WSGI app and back, per request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from asgi_local import Local
+from asgi_sync import async_to_sync, sync_to_async
+from asgi_wsgi import WsgiToAsgi
+from tests.wsgi.conftest import FakeClient, http_scope
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+local = Local()
+critical = Local(thread_critical=True)
+
+
+def hello(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [])
+    return [b"hello"]
+
+
+async def test_contextvars_and_locals_reach_the_app() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        seen["var"] = request_id.get()
+        seen["local"] = getattr(local, "user", None)
+        seen["critical"] = getattr(critical, "user", None)
+        return hello(environ, start_response)
+
+    request_id.set("r-1")
+    local.user = "alice"
+    critical.user = "loop-thread-only"
+    client = FakeClient()
+    await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
+    assert seen == {"var": "r-1", "local": "alice", "critical": None}
+
+
+async def test_iteration_and_close_run_in_the_request_context() -> None:
+    seen: list[str] = []
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            seen.append(request_id.get())
+            yield b"x"
+
+        def close(self) -> None:
+            seen.append(request_id.get())
+
+    def app(environ: Any, start_response: Any) -> Body:
+        start_response("200 OK", [])
+        return Body()
+
+    request_id.set("r-2")
+    client = FakeClient()
+    await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
+    assert seen == ["r-2", "r-2"]
+
+
+async def test_nothing_leaks_between_requests_on_one_thread() -> None:
+    """Many requests on a pool of one thread: none sees what an earlier one set."""
+    seen: list[tuple[str, str, Any]] = []
+    threads: set[str] = set()
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        mine = environ["PATH_INFO"]
+        threads.add(threading.current_thread().name)
+        seen.append((mine, request_id.get(), getattr(local, "user", None)))
+        request_id.set("set by " + mine)
+        local.user = "set by " + mine
+        return hello(environ, start_response)
+
+    adapter = WsgiToAsgi(app, serialize=True)
+
+    async def one(index: int) -> None:
+        client = FakeClient()
+        await adapter(http_scope(path=f"/{index}"), client.receive, client.send)
+        assert client.body == b"hello"
+
+    await asyncio.gather(*(one(i) for i in range(50)))
+    assert len(threads) == 1
+    assert len(seen) == 50
+    assert all(var == "unset" and user is None for _, var, user in seen), seen
+
+
+async def test_changes_come_back_after_the_call() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        request_id.set("from wsgi")
+        local.user = "bob"
+        del local.gone
+        return hello(environ, start_response)
+
+    local.gone = "here before"
+    client = FakeClient()
+    await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
+    assert request_id.get() == "from wsgi"
+    assert local.user == "bob"
+    assert not hasattr(local, "gone")
+
+
+async def test_changes_come_back_when_the_app_raises() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        request_id.set("before the error")
+        raise KeyError("boom")
+
+    client = FakeClient()
+    with pytest.raises(KeyError):
+        await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
+    assert request_id.get() == "before the error"
+
+
+async def test_send_sees_the_values_set_when_each_message_was_pushed() -> None:
+    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+        request_id.set("at start")
+        start_response("200 OK", [])
+        yield b"one"
+        request_id.set("at two")
+        yield b"two"
+        request_id.set("at the end")
+
+    seen: list[tuple[bytes, str]] = []
+    client = FakeClient()
+
+    async def send(message: Any) -> None:
+        seen.append((message.get("body", b"-"), request_id.get()))
+        await client.send(message)
+
+    await WsgiToAsgi(app)(http_scope(), client.receive, send)
+    assert seen == [
+        (b"-", "at start"),
+        (b"one", "at start"),
+        (b"two", "at two"),
+        (b"-", "at the end"),
+    ]
+    assert request_id.get() == "at the end"
+
+
+async def test_async_to_sync_in_the_app_runs_on_the_server_loop() -> None:
+    """Loop-bound objects of the server loop (here an asyncio.Lock) work from the WSGI app."""
+    server_loop = asyncio.get_running_loop()
+    lock = asyncio.Lock()
+    seen: dict[str, Any] = {}
+    app_waiting = threading.Event()
+
+    def sync_part() -> str:
+        return threading.current_thread().name
+
+    async def use_the_lock() -> str:
+        seen["loop"] = asyncio.get_running_loop()
+        async with lock:
+            # Thread-sensitive sync code called from here runs on the WSGI thread.
+            return await sync_to_async(sync_part)()
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        seen["wsgi thread"] = threading.current_thread().name
+        app_waiting.set()
+        seen["sync part ran on"] = async_to_sync(use_the_lock)()
+        return hello(environ, start_response)
+
+    await lock.acquire()  # contended: the app must wait on the server loop
+    client = FakeClient()
+    task = asyncio.ensure_future(WsgiToAsgi(app)(http_scope(), client.receive, client.send))
+    assert await server_loop.run_in_executor(None, app_waiting.wait, 5)
+    lock.release()
+    await asyncio.wait_for(task, 10)
+    assert seen["loop"] is server_loop
+    assert seen["sync part ran on"] == seen["wsgi thread"]
+    assert client.body == b"hello"
+
+
+async def test_cancelling_the_request_cancels_async_to_sync_inside_the_app() -> None:
+    cancelled = threading.Event()
+    entered = asyncio.Event()
+
+    async def forever() -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        try:
+            async_to_sync(forever)()
+        except asyncio.CancelledError:
+            pass
+        return hello(environ, start_response)
+
+    client = FakeClient()
+    task = asyncio.ensure_future(WsgiToAsgi(app)(http_scope(), client.receive, client.send))
+    await asyncio.wait_for(entered.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.get_running_loop().run_in_executor(None, cancelled.wait, 5)
