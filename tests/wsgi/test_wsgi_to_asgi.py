@@ -244,7 +244,7 @@ async def test_error_before_start_propagates_and_closes() -> None:
         return body
 
     client = FakeClient()
-    with pytest.raises(RuntimeError, match="^boom in iteration$") as caught:
+    with pytest.raises(RuntimeError, match=r"^boom in iteration$") as caught:
         await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
     assert client.sent == []
     assert body.closed.is_set()
