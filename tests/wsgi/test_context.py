@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import io
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from asgi_local import Local
 from asgi_sync import async_to_sync, sync_to_async
-from asgi_wsgi import WsgiToAsgi
+from asgi_wsgi import AsgiToWsgi, WsgiToAsgi
 from tests.wsgi.conftest import FakeClient, http_scope
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
@@ -202,3 +203,88 @@ async def test_cancelling_the_request_cancels_async_to_sync_inside_the_app() -> 
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await asyncio.get_running_loop().run_in_executor(None, cancelled.wait, 5)
+
+
+# --- AsgiToWsgi: the WSGI caller's context reaches the ASGI app ---------------------------
+
+
+def _get_environ(path: str = "/") -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+    }
+
+
+def _ignore_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    return lambda data: None
+
+
+async def _answer(send: Any, text: str) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+async def test_asgi_app_sees_the_context_at_the_call_not_at_iteration() -> None:
+    """The WSGI middleware pattern: set, call the app, reset in `finally`, then iterate."""
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen["var"] = request_id.get()
+        seen["local"] = getattr(local, "user", None)
+        seen["critical"] = getattr(critical, "user", None)
+        request_id.set("set by the ASGI app")
+        await _answer(send, "ok")
+
+    adapter = AsgiToWsgi(app, lifespan_timeout=5)
+
+    def middleware() -> bytes:
+        token = request_id.set("from middleware")
+        local.user = "carol"
+        critical.user = "wsgi thread only"
+        try:
+            result = adapter(_get_environ(), _ignore_start)
+        finally:
+            request_id.reset(token)
+            del local.user
+        data = b"".join(result)
+        assert request_id.get() == "unset"  # nothing flows back into the server's thread
+        return data
+
+    try:
+        data = await asyncio.get_running_loop().run_in_executor(None, middleware)
+    finally:
+        adapter.close()
+    assert data == b"ok"
+    assert seen == {"var": "from middleware", "local": "carol", "critical": None}
+
+
+async def test_asgi_app_requests_each_get_their_own_copy() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append((scope["path"], request_id.get()))
+        request_id.set("leftover of " + scope["path"])
+        await _answer(send, "ok")
+
+    adapter = AsgiToWsgi(app, lifespan_timeout=5)
+
+    def serve_all() -> None:
+        for index in range(20):
+            assert b"".join(adapter(_get_environ(f"/{index}"), _ignore_start)) == b"ok"
+
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, serve_all)
+    finally:
+        adapter.close()
+    assert [var for _, var in seen] == ["unset"] * 20
