@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from asgi_sync.threads import LoopThread, start_task
 from asgi_wsgi._lifespan import _Lifespan
@@ -31,7 +31,10 @@ _CHUNK = 64 * 1024
 _ERROR_BODY = b"Internal Server Error"
 
 
-def _resolve(future: asyncio.Future[Message] | asyncio.Future[None], value: Any) -> None:
+_T = TypeVar("_T")
+
+
+def _resolve(future: asyncio.Future[_T], value: _T) -> None:
     if not future.done():
         future.set_result(value)
 
