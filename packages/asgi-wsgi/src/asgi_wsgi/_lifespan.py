@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from asgi_wsgi._types import ASGIApp, Message
+from asgi_sync.typing import LifespanScope
+from asgi_wsgi._types import ASGIApp, ReceiveEvent, SendEvent
 
 logger = logging.getLogger("asgi_wsgi")
 
@@ -17,50 +18,54 @@ class _Lifespan:
         self._app = app
         self._loop = loop
         self._timeout = timeout
-        self._queue: asyncio.Queue[Message] | None = None
+        self._queue: asyncio.Queue[ReceiveEvent] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._reply: asyncio.Future[Message] | None = None
+        self._reply: asyncio.Future[SendEvent | None] | None = None
 
     def startup(self) -> None:
         """Send `lifespan.startup` and wait for the answer (blocking, not on the loop)."""
-        self._step("lifespan.startup")
+        self._step({"type": "lifespan.startup"}, "lifespan.startup")
 
     def shutdown(self) -> None:
         """Send `lifespan.shutdown` if the app is still in its lifespan (blocking)."""
         if self._task is not None and not self._task.done():
-            self._step("lifespan.shutdown")
+            self._step({"type": "lifespan.shutdown"}, "lifespan.shutdown")
 
-    def _step(self, kind: str) -> None:
-        future = asyncio.run_coroutine_threadsafe(self._send({"type": kind}, kind), self._loop)
+    def _step(self, message: ReceiveEvent, kind: str) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._send(message, kind), self._loop)
         try:
             future.result(self._timeout)
         except Exception:
             logger.exception("ASGI %s did not complete", kind)
 
-    async def _send(self, message: Message, kind: str) -> None:
+    async def _send(self, message: ReceiveEvent, kind: str) -> None:
         # On the loop.
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._task = self._loop.create_task(self._run(self._queue))
         self._reply = reply = self._loop.create_future()
         await self._queue.put(message)
-        answer = await reply
-        if answer["type"] == f"{kind}.failed":
+        answer = await reply  # None: the application does not support lifespan
+        if answer is not None and answer["type"] == f"{kind}.failed":
             logger.error("ASGI %s failed: %s", kind, answer.get("message", ""))
 
-    async def _run(self, queue: asyncio.Queue[Message]) -> None:
-        async def receive() -> Message:
+    async def _run(self, queue: asyncio.Queue[ReceiveEvent]) -> None:
+        async def receive() -> ReceiveEvent:
             return await queue.get()
 
-        async def send(message: Message) -> None:
+        async def send(message: SendEvent) -> None:
             if self._reply is not None and not self._reply.done():
                 self._reply.set_result(message)
 
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        scope: LifespanScope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": {},
+        }
         try:
             await self._app(scope, receive, send)
         except BaseException as exc:
             logger.debug("ASGI application does not support lifespan: %r", exc)
         finally:
             if self._reply is not None and not self._reply.done():
-                self._reply.set_result({"type": "lifespan.unsupported"})
+                self._reply.set_result(None)

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Callable, Optional, Tuple, Type
 
+from asgi_sync.typing import HTTPResponseStartEvent
 from asgi_wsgi._streams import _Done, _Item, _Response
-from asgi_wsgi._types import ClientDisconnected, Environ, Message, WSGIApp
+from asgi_wsgi._types import ClientDisconnected, Environ, SendEvent, WSGIApp
 
 logger = logging.getLogger("asgi_wsgi")
 
@@ -57,7 +58,7 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 class _WsgiCall:
     """One call of the WSGI application and the iteration of its response.
 
-    Messages go to `response`: the start message is deferred until the first non-empty body
+    SendEvents go to `response`: the start message is deferred until the first non-empty body
     chunk (PEP 3333 lets `start_response(..., exc_info)` replace the headers until then), the
     empty chunks seen before it follow it; every item the iterable yields is one
     `http.response.body` message with `more_body=True`; a bare final body message ends it.
@@ -139,27 +140,28 @@ class _WsgiCall:
         if self.status is None:
             message = "the WSGI application produced body data before calling start_response()"
             raise RuntimeError(message)
-        body: Message = {"type": "http.response.body", "body": chunk, "more_body": True}
+        body: SendEvent = {"type": "http.response.body", "body": chunk, "more_body": True}
         if self.started:
             self._push([body], len(chunk))
         else:
             self._push([*self._start_messages(), body], len(chunk))
         return done
 
-    def _start_messages(self) -> list[Message]:
+    def _start_messages(self) -> list[SendEvent]:
         self.started = True
-        start: Message = {
+        assert self.status is not None  # checked by the callers
+        start: HTTPResponseStartEvent = {
             "type": "http.response.start",
             "status": self.status,
             "headers": self.headers,
         }
-        empties: list[Message] = [
+        empties: list[SendEvent] = [
             {"type": "http.response.body", "body": b"", "more_body": True}
             for _ in range(self.empties)
         ]
         return [start, *empties]
 
-    def _push(self, messages: list[Message], size: int) -> None:
+    def _push(self, messages: list[SendEvent], size: int) -> None:
         items: list[_Item] = []
         context = contextvars.copy_context()
         if context != self.context:
@@ -192,7 +194,7 @@ class _WsgiCall:
             if self.status is None:
                 message = "the WSGI application returned without calling start_response()"
                 raise RuntimeError(message)
-            tail: list[Message] = [] if self.started else self._start_messages()
+            tail: list[SendEvent] = [] if self.started else self._start_messages()
             tail.append({"type": "http.response.body"})
             self._push(tail, 0)
             close = getattr(result, "close", None)

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Union
 
-from asgi_wsgi._types import ClientDisconnected, Message, Receive
+from asgi_wsgi._types import ClientDisconnected, Receive, SendEvent
 
 
 def _set_result(future: asyncio.Future[None]) -> None:
@@ -172,7 +172,7 @@ class _Done:
 
 # What the WSGI thread queues for the loop: a message for send(), the WSGI side's context as
 # it was when the messages after it were produced, or the end.
-_Item = Union[Message, contextvars.Context, _Done]
+_Item = Union[SendEvent, contextvars.Context, _Done]
 
 
 class _Response:

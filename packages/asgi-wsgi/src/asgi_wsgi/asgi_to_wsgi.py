@@ -17,11 +17,19 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar, Union, cast
 
 from asgi_sync.threads import LoopThread, start_task
+from asgi_sync.typing import HTTPResponseStartEvent, HTTPScope
 from asgi_wsgi._lifespan import _Lifespan
-from asgi_wsgi._types import ASGIApp, ClientDisconnected, Environ, Message, StartResponse
+from asgi_wsgi._types import (
+    ASGIApp,
+    ClientDisconnected,
+    Environ,
+    ReceiveEvent,
+    SendEvent,
+    StartResponse,
+)
 
 __all__ = ("AsgiToWsgi",)
 
@@ -47,7 +55,7 @@ class _Receive:
 
     __slots__ = ("future",)
 
-    def __init__(self, future: asyncio.Future[Message]) -> None:
+    def __init__(self, future: asyncio.Future[ReceiveEvent]) -> None:
         self.future = future
 
 
@@ -56,7 +64,7 @@ class _Send:
 
     __slots__ = ("ack", "message")
 
-    def __init__(self, message: Message, ack: asyncio.Future[None] | None) -> None:
+    def __init__(self, message: SendEvent, ack: asyncio.Future[None] | None) -> None:
         self.message = message
         self.ack = ack
 
@@ -97,7 +105,7 @@ class _Exchange:
 
     def wake(
         self,
-        unanswered: asyncio.Future[Message] | None,
+        unanswered: asyncio.Future[ReceiveEvent] | None,
         unacknowledged: asyncio.Future[None] | None,
     ) -> None:
         """Release everything the application may still wait on (on the loop thread)."""
@@ -116,7 +124,7 @@ class _Exchange:
                 _answer(None, event.ack)
 
 
-def _build_scope(environ: Environ) -> dict[str, Any]:
+def _build_scope(environ: Environ) -> HTTPScope:
     script_name = environ.get("SCRIPT_NAME", "").encode("latin-1")
     path_info = environ.get("PATH_INFO", "").encode("latin-1")
     headers: list[tuple[bytes, bytes]] = []
@@ -147,7 +155,7 @@ def _build_scope(environ: Environ) -> dict[str, Any]:
     }
     if environ.get("REMOTE_ADDR"):
         scope["client"] = (environ["REMOTE_ADDR"], int(environ.get("REMOTE_PORT") or 0))
-    return scope
+    return cast("HTTPScope", scope)  # plus the "wsgi.environ" extension key
 
 
 class AsgiToWsgi:
@@ -220,7 +228,7 @@ class AsgiToWsgi:
         exchange = _Exchange()
         events = exchange.events
 
-        async def receive() -> Message:
+        async def receive() -> ReceiveEvent:
             if exchange.disconnected or exchange.closed:
                 return {"type": "http.disconnect"}
             if exchange.body_done:
@@ -228,11 +236,11 @@ class AsgiToWsgi:
                     exchange.response_done = loop.create_future()
                 await exchange.response_done
                 return {"type": "http.disconnect"}
-            future: asyncio.Future[Message] = loop.create_future()
+            future: asyncio.Future[ReceiveEvent] = loop.create_future()
             events.put(_Receive(future))
             return await future
 
-        async def send(message: Message) -> None:
+        async def send(message: SendEvent) -> None:
             if exchange.disconnected or exchange.closed:
                 raise ClientDisconnected("the WSGI client disconnected")
             if message["type"] == "http.response.start":
@@ -266,12 +274,12 @@ class AsgiToWsgi:
         else:
             remaining = 0
         start_task(loop, run(), context)
-        started: Message | None = None
+        started: HTTPResponseStartEvent | None = None
         headers_sent = False
         finished = False
         # Futures taken from `events` and not answered yet: if the WSGI server closes us or
         # raises (start_response rejects a header, wsgi.input fails), the finally answers them.
-        unanswered: asyncio.Future[Message] | None = None
+        unanswered: asyncio.Future[ReceiveEvent] | None = None
         unacknowledged: asyncio.Future[None] | None = None
         try:
             while True:
@@ -280,7 +288,7 @@ class AsgiToWsgi:
                     unanswered = event.future
                     size = _CHUNK if remaining is None else min(_CHUNK, remaining)
                     data = body.read(size) if size else b""
-                    message: Message
+                    message: ReceiveEvent
                     if size and not data and remaining:
                         # wsgi.input ended before Content-Length bytes came: the client left.
                         exchange.disconnected = True
@@ -349,7 +357,7 @@ class AsgiToWsgi:
 
 
 def _answer(
-    receive_future: asyncio.Future[Message] | None, ack: asyncio.Future[None] | None
+    receive_future: asyncio.Future[ReceiveEvent] | None, ack: asyncio.Future[None] | None
 ) -> None:
     """Answer a pending receive() with http.disconnect and fail a pending send()."""
     if receive_future is not None and not receive_future.done():
@@ -358,7 +366,7 @@ def _answer(
         ack.set_exception(ClientDisconnected("the WSGI server ended the response"))
 
 
-def _status_and_headers(start: Message) -> tuple[str, list[tuple[str, str]]]:
+def _status_and_headers(start: HTTPResponseStartEvent) -> tuple[str, list[tuple[str, str]]]:
     status = int(start["status"])
     try:
         phrase = http.HTTPStatus(status).phrase

@@ -22,8 +22,9 @@ from asgi_wsgi._streams import _BodyStream, _Done, _Response
 from asgi_wsgi._types import (
     ClientDisconnected,
     Environ,
-    Message,
+    HTTPScope,
     Receive,
+    ReceiveEvent,
     Scope,
     Send,
     WSGIApp,
@@ -73,7 +74,7 @@ class WsgiToAsgiInstance:
         self._window = window
         self._multithread = multithread
 
-    def build_environ(self, scope: Scope, body: Any) -> Environ:
+    def build_environ(self, scope: HTTPScope, body: Any) -> Environ:
         """Build the PEP 3333 environ for an ASGI ``http`` scope.
 
         Args:
@@ -197,7 +198,7 @@ class WsgiToAsgiInstance:
         send: Send,
     ) -> None:
         """Send what the WSGI thread produces until it is done (on the loop, in the task)."""
-        watcher: asyncio.Future[Message] | None = None
+        watcher: asyncio.Future[ReceiveEvent] | None = None
         started = False
         try:
             while True:
@@ -258,10 +259,10 @@ class WsgiToAsgiInstance:
 
     @staticmethod
     def _check_watcher(
-        watcher: asyncio.Future[Message] | None,
+        watcher: asyncio.Future[ReceiveEvent] | None,
         response: _Response,
         stream: _BodyStream | None,
-    ) -> asyncio.Future[Message] | None:
+    ) -> asyncio.Future[ReceiveEvent] | None:
         if watcher is None or not watcher.done() or response.disconnected:
             return watcher
         if watcher.result().get("type") == "http.disconnect":
@@ -330,10 +331,11 @@ class WsgiToAsgi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; ``http`` requests run on a worker thread."""
-        kind = scope["type"]
-        if kind == "http":
+        kind: str = scope["type"]  # servers may send scope types of their own
+        if scope["type"] == "http":
             await self._instance(scope, receive, send)
-        elif kind == "lifespan":
+            return
+        if kind == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
