@@ -288,3 +288,39 @@ async def test_asgi_app_requests_each_get_their_own_copy() -> None:
     finally:
         adapter.close()
     assert [var for _, var in seen] == ["unset"] * 20
+
+
+@pytest.mark.timeout(60)
+async def test_stress_many_concurrent_requests_keep_their_own_values() -> None:
+    """200 requests on 8 threads, some streaming, some cancelled: each sees only its own."""
+    errors: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+        mine = environ["PATH_INFO"]
+        if request_id.get() != mine or getattr(local, "user", None) != mine:
+            errors.append(f"{mine} saw {request_id.get()!r} / {getattr(local, 'user', None)!r}")
+        start_response("200 OK", [])
+        for step in range(3):
+            request_id.set(f"{mine} step {step}")
+            local.user = f"{mine} step {step}"
+            yield mine.encode()
+
+    adapter = WsgiToAsgi(app, max_workers=8)
+
+    async def one(index: int) -> None:
+        mine = f"/{index}"
+        request_id.set(mine)
+        local.user = mine
+        client = FakeClient()
+        await adapter(http_scope(path=mine), client.receive, client.send)
+        assert client.body == mine.encode() * 3
+        assert request_id.get() == f"{mine} step 2"
+        assert local.user == f"{mine} step 2"
+
+    tasks = [asyncio.ensure_future(one(i)) for i in range(200)]
+    for task in tasks[::7]:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if not isinstance(r, (type(None), asyncio.CancelledError))]
+    assert failures == []
+    assert errors == []
