@@ -150,6 +150,25 @@ async def test_write_is_capped_too() -> None:
     assert sent[1:] == [body(b"abc"), FINAL]
 
 
+async def test_a_cap_reached_by_write_skips_the_iterable_and_drops_later_writes(
+    caplog: Any,
+) -> None:
+    response = Recorded([b"never"])
+
+    def app(environ: Any, start_response: Any) -> Recorded:
+        write = start_response("200 OK", [("Content-Length", "2")])
+        write(b"ab")
+        write(b"dropped")
+        return response
+
+    with caplog.at_level(logging.WARNING, logger="asgi_wsgi"):
+        sent = await serve(app)
+    assert sent[1:] == [body(b"ab"), FINAL]
+    assert response.yielded == []
+    assert response.closed.is_set()
+    assert len(caplog.records) == 1
+
+
 async def test_error_before_start_propagates_unchanged() -> None:
     error = LookupError("no such thing")
     response = Recorded([])

@@ -76,6 +76,7 @@ class _WsgiCall:
         self.started = False  # the start message was produced
         self.empties = 0  # empty chunks produced before the start message
         self.truncated = False
+        self.capped = False  # the Content-Length was reached: later data is dropped
         # A list or tuple response is in memory already: its messages go in one batch.
         self.held: list[_Item] | None = None
         self.held_size = 0
@@ -117,6 +118,10 @@ class _WsgiCall:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             message = f"WSGI response data must be bytes, not {type(data).__name__}: {data!r:.80}"
             raise TypeError(message)
+        if self.capped:
+            if data:
+                self._warn_truncated()
+            return True
         chunk = bytes(data)
         done = False
         length = self.length
@@ -124,16 +129,9 @@ class _WsgiCall:
             room = length - self.sent
             if len(chunk) > room:
                 chunk = chunk[:room]
-                if not self.truncated:
-                    self.truncated = True
-                    logger.warning(
-                        "WSGI application %r produced more than its Content-Length of %d "
-                        "bytes; the body is truncated there",
-                        self.application,
-                        length,
-                    )
+                self._warn_truncated()
             self.sent += len(chunk)
-            done = self.sent >= length
+            done = self.capped = self.sent >= length
         if not chunk and not self.started:
             self.empties += 1  # sent right after the start message
             return done
@@ -146,6 +144,16 @@ class _WsgiCall:
         else:
             self._push([*self._start_messages(), body], len(chunk))
         return done
+
+    def _warn_truncated(self) -> None:
+        if not self.truncated:
+            self.truncated = True
+            logger.warning(
+                "WSGI application %r produced more than its Content-Length of %s bytes; "
+                "the body is truncated there",
+                self.application,
+                self.length,
+            )
 
     def _start_messages(self) -> list[SendEvent]:
         self.started = True
@@ -186,7 +194,7 @@ class _WsgiCall:
             result = self.application(self.environ, self.start_response)
             if type(result) is list or type(result) is tuple:
                 self.held = []
-            for data in result:
+            for data in () if self.capped else result:  # write() may have reached the cap
                 if self.emit(data) or response.disconnected:
                     break
             if response.disconnected:
