@@ -17,6 +17,7 @@ ALIASES = {
     "asgiref.wsgi": "asgi_wsgi",
     "asgiref.compatibility": "asgi_sync.compatibility",
     "asgiref.current_thread_executor": "asgi_sync.current_thread_executor",
+    "asgiref.typing": "asgi_sync.typing",
 }
 
 

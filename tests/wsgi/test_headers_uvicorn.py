@@ -125,7 +125,8 @@ def test_wsgi_response_splitting_is_a_500_under_uvicorn(
         start_response(status, headers)
         return [b"never sent"]
 
-    with _errors_logged() as logged, _uvicorn(WsgiToAsgi(app)) as port:
+    # uvicorn configures its loggers when it starts: add the collector after that.
+    with _uvicorn(WsgiToAsgi(app)) as port, _errors_logged() as logged:
         raw = _exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"set-cookie" not in raw.lower()
@@ -153,7 +154,7 @@ def test_asgi_to_wsgi_inside_wsgi_to_asgi_refuses_splitting_under_uvicorn() -> N
 
     inner = AsgiToWsgi(asgi_app, lifespan_timeout=5)
     try:
-        with _errors_logged() as logged, _uvicorn(WsgiToAsgi(inner)) as port:
+        with _uvicorn(WsgiToAsgi(inner)) as port, _errors_logged() as logged:
             raw = _exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     finally:
         inner.close()

@@ -1,4 +1,4 @@
-"""The worker pool: bounded, on demand, and fresh after fork()."""
+"""The bound on concurrent WSGI calls, over asgi_sync's pooled threads, fresh after fork()."""
 
 from __future__ import annotations
 
@@ -7,81 +7,85 @@ from typing import Any
 
 import pytest
 
-from asgi_wsgi import wsgi_to_asgi
+from asgi_wsgi import _pool
 
 
 @pytest.mark.timeout(10)
 def test_pool_never_exceeds_max_workers() -> None:
-    pool = wsgi_to_asgi._WorkerPool(2)
+    pool = _pool._Pool(2)
     release = threading.Event()
-    names: set[str] = set()
+    lock = threading.Lock()
+    active = peak = 0
     done = threading.Semaphore(0)
+    started = threading.Semaphore(0)
 
     def job() -> None:
-        names.add(threading.current_thread().name)
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        started.release()
         release.wait(5)
+        with lock:
+            active -= 1
         done.release()
 
-    for _ in range(5):
+    for _ in range(6):
         pool.submit(job)
+    assert started.acquire(timeout=5)
+    assert started.acquire(timeout=5)  # two run at once...
+    assert not started.acquire(timeout=0.2)  # ...and no third while they do
     release.set()
-    for _ in range(5):
+    for _ in range(6):
         assert done.acquire(timeout=5)
-    assert len(names) == 2
-    pool.shutdown()
+    assert peak == 2
+
+
+@pytest.mark.timeout(10)
+def test_jobs_run_on_asgi_sync_threads() -> None:
+    """asgi-wsgi owns no threads: the calls run on asgi_sync's pooled workers."""
+    pool = _pool._Pool(2)
+    names: list[str] = []
+    ran = threading.Event()
+
+    def job() -> None:
+        names.append(threading.current_thread().name)
+        ran.set()
+
+    pool.submit(job)
+    assert ran.wait(5)
+    assert names[0].startswith("asgi_sync-worker-")
+
+
+@pytest.mark.timeout(10)
+def test_a_failing_job_does_not_take_a_slot(caplog: Any) -> None:
+    pool = _pool._Pool(1)
+    ran = threading.Event()
+
+    def fail() -> None:
+        raise RuntimeError("job failed")
+
+    pool.submit(fail)
+    pool.submit(ran.set)
+    assert ran.wait(5)
+    assert "Unexpected error in an asgi-wsgi job" in caplog.text
 
 
 @pytest.mark.timeout(10)
 def test_pool_starts_fresh_in_a_forked_child(monkeypatch: Any) -> None:
-    """Simulate fork() by changing the pid the pool sees: no reuse of the parent's threads."""
-    pool = wsgi_to_asgi._WorkerPool(1)
-    ran = threading.Event()
-    pool.submit(ran.set)
-    assert ran.wait(5)
-    old_jobs = pool._jobs
-    monkeypatch.setattr(wsgi_to_asgi.os, "getpid", lambda: -12345)
+    """Simulate fork() by changing the pid the pool sees: the parent's busy jobs are gone."""
+    pool = _pool._Pool(1)
+    release = threading.Event()
+    started = threading.Event()
+
+    def busy() -> None:
+        started.set()
+        release.wait(5)
+
+    pool.submit(busy)
+    assert started.wait(5)
+    monkeypatch.setattr(_pool.os, "getpid", lambda: -12345)
     again = threading.Event()
-    pool.submit(again.set)
+    pool.submit(again.set)  # in the parent it would wait for `busy`
     assert again.wait(5)
-    assert pool._jobs is not old_jobs
-    pool.shutdown()
-
-
-@pytest.mark.timeout(10)
-def test_idle_workers_exit() -> None:
-    pool = wsgi_to_asgi._WorkerPool(2)
-    threads: list[threading.Thread] = []
-    ran = threading.Event()
-
-    def job() -> None:
-        threads.append(threading.current_thread())
-        ran.set()
-
-    pool.submit(job)
-    assert ran.wait(5)
-    threads[0].join(wsgi_to_asgi._IDLE_TIMEOUT + 3)
-    assert not threads[0].is_alive()
-    ran.clear()
-    pool.submit(job)  # a new worker starts on demand
-    assert ran.wait(5)
-    pool.shutdown()
-
-
-@pytest.mark.timeout(10)
-def test_dropping_the_pool_ends_its_threads() -> None:
-    import gc
-
-    pool = wsgi_to_asgi._WorkerPool(2)
-    threads: list[threading.Thread] = []
-    ran = threading.Event()
-
-    def job() -> None:
-        threads.append(threading.current_thread())
-        ran.set()
-
-    pool.submit(job)
-    assert ran.wait(5)
-    del pool
-    gc.collect()
-    threads[0].join(wsgi_to_asgi._IDLE_TIMEOUT / 2)  # well before the idle timeout
-    assert not threads[0].is_alive()
+    release.set()

@@ -44,6 +44,7 @@ async def test_message_shapes_match_asgiref() -> None:
     assert client.sent == [
         {"type": "http.response.start", "status": 201, "headers": [(b"x-y", b"z")]},
         {"type": "http.response.body", "body": b"a", "more_body": True},
+        {"type": "http.response.body", "body": b"", "more_body": True},
         {"type": "http.response.body", "body": b"b", "more_body": True},
         {"type": "http.response.body"},
     ]
@@ -222,21 +223,20 @@ async def test_start_response_again_with_exc_info_before_body() -> None:
 
 
 @pytest.mark.asyncio
-async def test_start_response_twice_without_exc_info_is_500(caplog: Any) -> None:
+async def test_start_response_twice_without_exc_info_raises() -> None:
     def app(environ: Any, start_response: Any) -> list[bytes]:
         start_response("200 OK", [])
         start_response("200 OK", [])
         return []
 
     client = FakeClient()
-    with caplog.at_level(logging.ERROR, logger="asgi_wsgi"):
+    with pytest.raises(RuntimeError, match=r"start_response\(\) was already called"):
         await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
-    assert client.status == 500
-    assert "start_response() was already called" in caplog.text
+    assert client.sent == []
 
 
 @pytest.mark.asyncio
-async def test_error_before_start_gives_500_and_logs(caplog: Any) -> None:
+async def test_error_before_start_propagates_and_closes() -> None:
     body = ClosingBody([b"a"], fail_at=0)
 
     def app(environ: Any, start_response: Any) -> ClosingBody:
@@ -244,13 +244,12 @@ async def test_error_before_start_gives_500_and_logs(caplog: Any) -> None:
         return body
 
     client = FakeClient()
-    with caplog.at_level(logging.ERROR, logger="asgi_wsgi"):
+    with pytest.raises(RuntimeError, match=r"^boom in iteration$") as caught:
         await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
-    assert client.status == 500
-    assert client.body == b"Internal Server Error"
-    assert "boom in iteration" in caplog.text
-    assert "Traceback" in caplog.text
+    assert client.sent == []
     assert body.closed.is_set()
+    # The traceback reaches into the application's own frame.
+    assert any(entry.name == "__iter__" for entry in caught.traceback)
 
 
 @pytest.mark.asyncio
@@ -284,24 +283,28 @@ async def test_close_called_on_success() -> None:
 
 
 @pytest.mark.asyncio
-async def test_app_exception_in_call_is_500() -> None:
+async def test_app_exception_in_call_propagates(caplog: Any) -> None:
+    error = ValueError("nope")
+
     def app(environ: Any, start_response: Any) -> list[bytes]:
-        raise ValueError("nope")
+        raise error
 
     client = FakeClient()
-    await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
-    assert client.status == 500
+    with caplog.at_level(logging.ERROR, logger="asgi_wsgi"), pytest.raises(ValueError) as caught:
+        await WsgiToAsgi(app)(http_scope(), client.receive, client.send)
+    assert caught.value is error
+    assert client.sent == []
+    assert caplog.text == ""  # the server above reports it, once
 
 
 @pytest.mark.asyncio
-async def test_non_bytes_chunk_is_500(caplog: Any) -> None:
+async def test_non_bytes_chunk_raises() -> None:
     client = FakeClient()
-    with caplog.at_level(logging.ERROR, logger="asgi_wsgi"):
+    with pytest.raises(TypeError, match="must be bytes, not str: 'text'"):
         await WsgiToAsgi(lambda e, s: (s("200 OK", []), ["text"])[1])(
             http_scope(), client.receive, client.send
         )
-    assert client.status == 500
-    assert "must be bytes, not str" in caplog.text
+    assert client.sent == []
 
 
 @pytest.mark.asyncio

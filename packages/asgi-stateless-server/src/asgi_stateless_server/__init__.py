@@ -29,6 +29,9 @@ from asgi_sync.compatibility import guarantee_single_callable
 
 logger = logging.getLogger("asgi_stateless_server")
 
+# Not asgi_sync.typing's TypedDicts: the scopes and messages of a stateless server are its
+# own (Channels' workers use "channel" scopes and channel-layer messages), not the spec's
+# HTTP, WebSocket and lifespan ones.
 _Message = Dict[str, Any]
 _Scope = Dict[str, Any]
 _Application3 = Callable[

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Dict, List, Literal, Tuple
 
-from asgi_wsgi._types import Environ, Message
+from asgi_sync.typing import HTTPResponseBodyEvent, HTTPResponseStartEvent
+from asgi_wsgi._types import Environ
 
 __all__ = (
     "HEADER_MAPS",
@@ -73,9 +74,9 @@ class BadRequest(ValueError):
         super().__init__(message)
         self.body = body
 
-    def messages(self) -> tuple[Message, Message]:
+    def messages(self) -> tuple[HTTPResponseStartEvent, HTTPResponseBodyEvent]:
         """Return the `http.response.start` and `http.response.body` messages to send."""
-        start: Message = {
+        start: HTTPResponseStartEvent = {
             "type": "http.response.start",
             "status": 400,
             "headers": [(b"content-type", b"text/plain")],
@@ -309,7 +310,7 @@ def _explain_wsgi_headers(response_headers: object) -> Exception:
     return TypeError("response headers must be a list of (name, value) str tuples")
 
 
-def check_start_message(message: Message) -> None:
+def check_start_message(message: Mapping[str, Any]) -> None:
     """Check an ASGI `http.response.start` message before it is passed on (any thread).
 
     Raises:

@@ -1,15 +1,43 @@
-"""Type aliases shared by the two adapters (private)."""
+"""Type aliases shared by the two adapters (private).
+
+The ASGI types are asgi-sync's (`asgi_sync.typing`, also `asgiref.typing`): one set for every
+asgi-* package.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any, Callable, Dict
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from asgi_sync.typing import (
+    ASGI3Application,
+    ASGIReceiveCallable,
+    ASGIReceiveEvent,
+    ASGISendCallable,
+    ASGISendEvent,
+    HTTPScope,
+    Scope,
+)
+
+__all__ = (
+    "ASGIApp",
+    "ClientDisconnected",
+    "Environ",
+    "HTTPScope",
+    "Receive",
+    "ReceiveEvent",
+    "Scope",
+    "Send",
+    "SendEvent",
+    "StartResponse",
+    "WSGIApp",
+)
+
+Receive = ASGIReceiveCallable
+Send = ASGISendCallable
+ReceiveEvent = ASGIReceiveEvent
+SendEvent = ASGISendEvent
+ASGIApp = ASGI3Application
 
 Environ = Dict[str, Any]
 StartResponse = Callable[..., Callable[[bytes], object]]

@@ -1,23 +1,36 @@
 """Serve an ASGI application from a WSGI server (wsgiref, gunicorn sync workers, ...).
 
-One event loop thread per process runs every request's coroutine; it is started on the first
-request, so a pre-fork server starts one in each worker process, never in the parent.
+Every request's coroutine runs on one event loop per process: one of asgi_sync's pooled loop
+threads (`asgi_sync.threads.LoopThread`), borrowed on the first request, so a pre-fork server
+borrows one in each worker process, never in the parent. The coroutine runs in a copy of the
+WSGI server thread's context as it was at the call `app(environ, start_response)`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import http
 import logging
 import os
 import queue
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar, Union, cast
 
+from asgi_sync.threads import LoopThread, start_task
+from asgi_sync.typing import HTTPResponseStartEvent, HTTPScope
 from asgi_wsgi import _headers
-from asgi_wsgi._types import ASGIApp, ClientDisconnected, Environ, Message, StartResponse
+from asgi_wsgi._lifespan import _Lifespan
+from asgi_wsgi._types import (
+    ASGIApp,
+    ClientDisconnected,
+    Environ,
+    ReceiveEvent,
+    SendEvent,
+    StartResponse,
+)
 
 __all__ = ("AsgiToWsgi",)
 
@@ -27,93 +40,92 @@ _CHUNK = 64 * 1024
 _ERROR_BODY = b"Internal Server Error"
 
 
-def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+_T = TypeVar("_T")
+
+
+def _resolve(future: asyncio.Future[_T], value: _T) -> None:
     if not future.done():
         future.set_result(value)
 
 
-class _LoopThread:
-    """The per-process event loop thread, plus the lifespan of the application."""
+# --- what the loop thread tells the WSGI thread about one request ------------------------
 
-    def __init__(self, app: ASGIApp, lifespan_timeout: float) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._app = app
-        self._lifespan_timeout = lifespan_timeout
-        self._lifespan_queue: asyncio.Queue[Message] | None = None
-        self._lifespan_task: asyncio.Task[None] | None = None
-        self._lifespan_done: asyncio.Future[Message] | None = None
-        self.thread = threading.Thread(target=self._run, name="asgi-wsgi-loop", daemon=True)
-        self.thread.start()
-        self._startup()
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            tasks = asyncio.all_tasks(self.loop)
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                gather = asyncio.gather(*tasks, return_exceptions=True)
-                self.loop.run_until_complete(gather)
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
+class _Receive:
+    """The application awaits `receive()`: answer `future` with the next request message."""
 
-    async def _lifespan_step(self, message: Message, done_type: str) -> None:
-        if self._lifespan_queue is None:
-            self._lifespan_queue = asyncio.Queue()
-            self._lifespan_done = self.loop.create_future()
-            self._lifespan_task = self.loop.create_task(self._lifespan_app())
-        assert self._lifespan_done is not None
-        self._lifespan_done = done = self.loop.create_future()
-        await self._lifespan_queue.put(message)
-        reply = await done
-        if reply["type"] == f"{done_type}.failed":
-            message_text = reply.get("message", "")
-            logger.error("ASGI lifespan %s failed: %s", done_type, message_text)
+    __slots__ = ("future",)
 
-    async def _lifespan_app(self) -> None:
-        assert self._lifespan_queue is not None
-        queue_ = self._lifespan_queue
+    def __init__(self, future: asyncio.Future[ReceiveEvent]) -> None:
+        self.future = future
 
-        async def receive() -> Message:
-            return await queue_.get()
 
-        async def send(message: Message) -> None:
-            if self._lifespan_done is not None and not self._lifespan_done.done():
-                self._lifespan_done.set_result(message)
+class _Send:
+    """The application sent `message`; `ack`, when given, is resolved once it was written."""
 
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
-        try:
-            await self._app(scope, receive, send)
-        except BaseException as exc:
-            logger.debug("ASGI application does not support lifespan: %r", exc)
-        finally:
-            if self._lifespan_done is not None and not self._lifespan_done.done():
-                self._lifespan_done.set_result({"type": "lifespan.unsupported"})
+    __slots__ = ("ack", "message")
 
-    def _startup(self) -> None:
-        step = self._lifespan_step({"type": "lifespan.startup"}, "lifespan.startup")
-        future = asyncio.run_coroutine_threadsafe(step, self.loop)
-        try:
-            future.result(self._lifespan_timeout)
-        except Exception:
-            logger.exception("ASGI lifespan startup did not complete")
+    def __init__(self, message: SendEvent, ack: asyncio.Future[None] | None) -> None:
+        self.message = message
+        self.ack = ack
 
-    def shutdown(self) -> None:
-        """Run lifespan shutdown and stop the loop (called at interpreter exit)."""
-        if self._lifespan_task is not None and not self._lifespan_task.done():
-            step = self._lifespan_step({"type": "lifespan.shutdown"}, "lifespan.shutdown")
+
+class _Finished:
+    """The application returned (`error` is None) or raised `error`."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+_Event = Union[_Receive, _Send, _Finished]
+
+
+class _Exchange:
+    """State of one request shared by its two sides (flags written by one side, read by both).
+
+    Attributes:
+        events: What the loop side tells the WSGI side, in order.
+        body_done: The whole request body was handed to the application.
+        disconnected: The WSGI client is gone (or the server stopped iterating early).
+        started: The application sent `http.response.start`.
+        closed: The WSGI side is done with this request (set on the loop thread).
+        response_done: What a `receive()` after the body waits on, if one does.
+    """
+
+    __slots__ = ("body_done", "closed", "disconnected", "events", "response_done", "started")
+
+    def __init__(self) -> None:
+        self.events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self.body_done = False
+        self.disconnected = False
+        self.started = False
+        self.closed = False
+        self.response_done: asyncio.Future[None] | None = None
+
+    def wake(
+        self,
+        unanswered: asyncio.Future[ReceiveEvent] | None,
+        unacknowledged: asyncio.Future[None] | None,
+    ) -> None:
+        """Release everything the application may still wait on (on the loop thread)."""
+        self.closed = True
+        if self.response_done is not None:
+            _resolve(self.response_done, None)
+        _answer(unanswered, unacknowledged)
+        while True:
             try:
-                asyncio.run_coroutine_threadsafe(step, self.loop).result(self._lifespan_timeout)
-            except Exception:
-                logger.exception("ASGI lifespan shutdown did not complete")
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(self._lifespan_timeout)
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(event, _Receive):
+                _answer(event.future, None)
+            elif isinstance(event, _Send):
+                _answer(None, event.ack)
 
 
-def _build_scope(environ: Environ) -> dict[str, Any]:
+def _build_scope(environ: Environ) -> HTTPScope:
     script_name = environ.get("SCRIPT_NAME", "").encode("latin-1")
     path_info = environ.get("PATH_INFO", "").encode("latin-1")
     headers: list[tuple[bytes, bytes]] = []
@@ -144,17 +156,25 @@ def _build_scope(environ: Environ) -> dict[str, Any]:
     }
     if environ.get("REMOTE_ADDR"):
         scope["client"] = (environ["REMOTE_ADDR"], int(environ.get("REMOTE_PORT") or 0))
-    return scope
+    return cast("HTTPScope", scope)  # plus the "wsgi.environ" extension key
 
 
 class AsgiToWsgi:
     """Serve an ASGI application from a WSGI server.
 
-    Each request's ASGI coroutine runs on one event loop thread per process (started lazily on
-    the first request, so it survives ``fork()``); the WSGI server's thread reads the request
-    body for ``receive()`` and yields each ``http.response.body`` chunk as ``send()`` delivers
-    it, acknowledging it back so the application cannot run ahead of the client. Lifespan
-    startup runs before the first request and shutdown at interpreter exit (or `close`).
+    Each request's ASGI coroutine runs on one event loop per process, an asgi_sync pooled
+    loop thread borrowed on the first request (so it survives ``fork()``); the WSGI server's
+    thread reads the request body for ``receive()`` and yields each ``http.response.body``
+    chunk as ``send()`` delivers it, acknowledging it back so the application cannot run ahead
+    of the client. Lifespan startup runs before the first request and shutdown at interpreter
+    exit (or `close`).
+
+    Context: the coroutine runs in a copy of the calling thread's context taken at the call
+    `app(environ, start_response)` (contextvars and default-mode `Local` values visible on the
+    loop thread), one copy per request. Nothing flows back into the WSGI server's thread: the
+    one difference from `async_to_sync`. Thread-sensitive `sync_to_async` calls the application
+    makes run where they would in any coroutine of a pooled loop: on asgi_sync's process-wide
+    thread-sensitive thread, unless the application enters a `ThreadSensitiveContext`.
 
     ``send()`` of an ``http.response.start`` whose status is not a 3-digit code, or with a
     header name that is not an RFC 9110 token or a name or value containing CR, LF or NUL,
@@ -170,7 +190,8 @@ class AsgiToWsgi:
     def __init__(self, application: ASGIApp, *, lifespan_timeout: float = 30.0) -> None:
         self.application = application
         self.lifespan_timeout = lifespan_timeout
-        self._loop_thread: _LoopThread | None = None
+        self._loop_thread: LoopThread | None = None
+        self._lifespan: _Lifespan | None = None
         self._pid = -1
         self._lock = threading.Lock()
 
@@ -179,81 +200,76 @@ class AsgiToWsgi:
         if loop_thread is None or self._pid != os.getpid():
             with self._lock:
                 if self._loop_thread is None or self._pid != os.getpid():
-                    self._loop_thread = _LoopThread(self.application, self.lifespan_timeout)
+                    loop_thread = LoopThread()
+                    lifespan = _Lifespan(self.application, loop_thread.loop, self.lifespan_timeout)
+                    self._loop_thread, self._lifespan = loop_thread, lifespan
                     self._pid = os.getpid()
                     atexit.register(self.close)
+                    lifespan.startup()
                 loop_thread = self._loop_thread
         return loop_thread.loop
 
     def close(self) -> None:
-        """Run lifespan shutdown and stop this process's event loop thread (blocking)."""
+        """Run lifespan shutdown and give the event loop thread back (blocking)."""
         with self._lock:
             loop_thread, self._loop_thread = self._loop_thread, None
+            lifespan, self._lifespan = self._lifespan, None
         if loop_thread is not None and self._pid == os.getpid():
-            loop_thread.shutdown()
+            if lifespan is not None:
+                lifespan.shutdown()
+            loop_thread.release()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         """Serve one WSGI request; the ASGI app runs on the loop thread, I/O on this thread."""
+        context = contextvars.copy_context()  # now, not at the first iteration
         loop = self._get_loop()
-        return self._serve(loop, environ, start_response)
+        return self._serve(loop, context, environ, start_response)
 
     def _serve(
-        self, loop: asyncio.AbstractEventLoop, environ: Environ, start_response: StartResponse
+        self,
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context,
+        environ: Environ,
+        start_response: StartResponse,
     ) -> Iterator[bytes]:
-        events: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
-        # "closed": the WSGI side is done with this request (set on the loop thread).
-        state = {"body_done": False, "disconnected": False, "started": False, "closed": False}
-        response_done: asyncio.Future[None] | None = None
+        exchange = _Exchange()
+        events = exchange.events
 
-        async def receive() -> Message:
-            nonlocal response_done
-            if state["disconnected"] or state["closed"]:
+        async def receive() -> ReceiveEvent:
+            if exchange.disconnected or exchange.closed:
                 return {"type": "http.disconnect"}
-            if state["body_done"]:
-                if response_done is None:
-                    response_done = loop.create_future()
-                await response_done
+            if exchange.body_done:
+                if exchange.response_done is None:
+                    exchange.response_done = loop.create_future()
+                await exchange.response_done
                 return {"type": "http.disconnect"}
-            future: asyncio.Future[Message] = loop.create_future()
-            events.put(("receive", future, None))
+            future: asyncio.Future[ReceiveEvent] = loop.create_future()
+            events.put(_Receive(future))
             return await future
 
-        async def send(message: Message) -> None:
-            if state["disconnected"] or state["closed"]:
+        async def send(message: SendEvent) -> None:
+            if exchange.disconnected or exchange.closed:
                 raise ClientDisconnected("the WSGI client disconnected")
             if message["type"] == "http.response.start":
                 _headers.check_start_message(message)  # raises into the app, naming the header
-                state["started"] = True
-            elif message["type"] == "http.response.body" and not state["started"]:
+                exchange.started = True
+            elif message["type"] == "http.response.body" and not exchange.started:
                 text = "the ASGI application sent http.response.body before http.response.start"
                 raise RuntimeError(text)
             if message["type"] == "http.response.body" and message.get("more_body", False):
                 ack: asyncio.Future[None] = loop.create_future()
-                events.put(("send", message, ack))
+                events.put(_Send(message, ack))
                 await ack
             else:
-                events.put(("send", message, None))
+                events.put(_Send(message, None))
 
         async def run() -> None:
             try:
                 await self.application(scope, receive, send)
             except BaseException as exc:
-                events.put(("done", exc, None))
+                events.put(_Finished(exc))
             else:
-                events.put(("done", None, None))
-
-        def wake(unanswered: Any, unacknowledged: Any) -> None:
-            """Release everything the application may still wait on (on the loop thread)."""
-            state["closed"] = True
-            if response_done is not None:
-                _resolve(response_done, None)
-            _answer(unanswered, unacknowledged)
-            while True:
-                try:
-                    kind, payload, extra = events.get_nowait()
-                except queue.Empty:
-                    return
-                _answer(payload if kind == "receive" else None, extra)
+                events.put(_Finished(None))
 
         scope = _build_scope(environ)
         body = environ["wsgi.input"]
@@ -265,56 +281,58 @@ class AsgiToWsgi:
             remaining = None
         else:
             remaining = 0
-        asyncio.run_coroutine_threadsafe(run(), loop)
-        started: Message | None = None
+        start_task(loop, run(), context)
+        started: HTTPResponseStartEvent | None = None
         headers_sent = False
         finished = False
         # Futures taken from `events` and not answered yet: if the WSGI server closes us or
         # raises (start_response rejects a header, wsgi.input fails), the finally answers them.
-        unanswered: asyncio.Future[Message] | None = None
+        unanswered: asyncio.Future[ReceiveEvent] | None = None
         unacknowledged: asyncio.Future[None] | None = None
         try:
             while True:
-                kind, payload, extra = events.get()
-                if kind == "receive":
-                    unanswered = payload
+                event = events.get()
+                if isinstance(event, _Receive):
+                    unanswered = event.future
                     size = _CHUNK if remaining is None else min(_CHUNK, remaining)
                     data = body.read(size) if size else b""
-                    message: Message
+                    message: ReceiveEvent
                     if size and not data and remaining:
                         # wsgi.input ended before Content-Length bytes came: the client left.
-                        state["disconnected"] = True
+                        exchange.disconnected = True
                         message = {"type": "http.disconnect"}
                     else:
                         if remaining is not None:
                             remaining -= len(data)
                         more = bool(data) and (remaining is None or remaining > 0)
                         if not more:
-                            state["body_done"] = True
+                            exchange.body_done = True
                         message = {"type": "http.request", "body": data, "more_body": more}
                     unanswered = None
-                    loop.call_soon_threadsafe(_resolve, payload, message)
-                elif kind == "send":
-                    unacknowledged = extra
-                    if payload["type"] == "http.response.start":
-                        started = payload
+                    loop.call_soon_threadsafe(_resolve, event.future, message)
+                elif isinstance(event, _Send):
+                    unacknowledged = event.ack
+                    sent = event.message
+                    if sent["type"] == "http.response.start":
+                        started = sent
                         continue
-                    if payload["type"] != "http.response.body" or started is None:
+                    if sent["type"] != "http.response.body" or started is None:
                         continue
                     if not headers_sent:
                         headers_sent = True
                         start_response(*_status_and_headers(started))
-                    chunk = payload.get("body", b"")
+                    chunk = sent.get("body", b"")
                     if chunk:
                         yield chunk
                     unacknowledged = None
-                    if extra is not None:
-                        loop.call_soon_threadsafe(_resolve, extra, None)
-                else:  # done
+                    if event.ack is not None:
+                        loop.call_soon_threadsafe(_resolve, event.ack, None)
+                else:  # _Finished
                     finished = True
-                    if payload is not None:
-                        if not (state["disconnected"] and isinstance(payload, ClientDisconnected)):
-                            logger.error("Exception in ASGI application", exc_info=payload)
+                    error = event.error
+                    if error is not None:
+                        if not (exchange.disconnected and isinstance(error, ClientDisconnected)):
+                            logger.error("Exception in ASGI application", exc_info=error)
                         if not headers_sent:
                             start_response(
                                 "500 Internal Server Error",
@@ -322,18 +340,18 @@ class AsgiToWsgi:
                                     ("Content-Type", "text/plain; charset=utf-8"),
                                     ("Content-Length", str(len(_ERROR_BODY))),
                                 ],
-                                (type(payload), payload, payload.__traceback__),
+                                (type(error), error, error.__traceback__),
                             )
                             yield _ERROR_BODY
                             return
-                        raise payload
+                        raise error
                     if not headers_sent:
                         if started is None:
                             start_response(
                                 "500 Internal Server Error",
                                 [("Content-Length", str(len(_ERROR_BODY)))],
                             )
-                            if not state["disconnected"]:
+                            if not exchange.disconnected:
                                 logger.error("ASGI application returned without a response")
                             yield _ERROR_BODY
                             return
@@ -342,11 +360,13 @@ class AsgiToWsgi:
         finally:
             if not finished:
                 # The WSGI server closed us early (client gone) or raised: tell the application.
-                state["disconnected"] = True
-            loop.call_soon_threadsafe(wake, unanswered, unacknowledged)
+                exchange.disconnected = True
+            loop.call_soon_threadsafe(exchange.wake, unanswered, unacknowledged)
 
 
-def _answer(receive_future: Any, ack: Any) -> None:
+def _answer(
+    receive_future: asyncio.Future[ReceiveEvent] | None, ack: asyncio.Future[None] | None
+) -> None:
     """Answer a pending receive() with http.disconnect and fail a pending send()."""
     if receive_future is not None and not receive_future.done():
         receive_future.set_result({"type": "http.disconnect"})
@@ -354,7 +374,7 @@ def _answer(receive_future: Any, ack: Any) -> None:
         ack.set_exception(ClientDisconnected("the WSGI server ended the response"))
 
 
-def _status_and_headers(start: Message) -> tuple[str, list[tuple[str, str]]]:
+def _status_and_headers(start: HTTPResponseStartEvent) -> tuple[str, list[tuple[str, str]]]:
     status = int(start["status"])
     try:
         phrase = http.HTTPStatus(status).phrase

@@ -1,8 +1,8 @@
 """The asgiref namespace, backed by the asgi-* packages (asgiref-meta).
 
-`asgiref.sync`, `asgiref.local`, `asgiref.server`, `asgiref.wsgi`, `asgiref.compatibility`
-and `asgiref.current_thread_executor` are the very module objects of the asgi-* packages;
-`asgiref.typing`, `asgiref.testing` and `asgiref.timeout` live here. `__version__` is the
+`asgiref.sync`, `asgiref.local`, `asgiref.server`, `asgiref.wsgi`, `asgiref.compatibility`,
+`asgiref.current_thread_executor` and `asgiref.typing` are the very module objects of the
+asgi-* packages; `asgiref.testing` and `asgiref.timeout` live here. `__version__` is the
 asgiref API level this namespace mirrors.
 
 Importing this package checks that the real asgiref distribution is not installed into the
