@@ -51,10 +51,11 @@ from asgi_sync._context import (
 from asgi_sync._coroutines import iscoroutinefunction as iscoroutinefunction
 from asgi_sync._coroutines import markcoroutinefunction as markcoroutinefunction
 from asgi_sync._threads import (
-    _acquire_runner,
     _acquire_worker,
-    _LoopRunner,
+    _PinnedLoop,
+    _run_in_fresh_loop,
     _run_on_pooled_thread,
+    _start_task,
     _thread_state,
     _Worker,
 )
@@ -174,37 +175,32 @@ class AsyncToSync(Generic[_P, _R]):
         awaitable = self.awaitable(*args, **kwargs)  # created here, awaited on the loop
         main = self.main_wrap(call_result, exc_info, task_context, result_context, awaitable)
 
-        runner: _LoopRunner | None = None
-        pinned = False
-        wait_for: Future[Any] = call_result
-        if loop is None:
-            single = _single_thread_context.get()
-            if single is not None:
-                pinned = True
-                if single.runner is None:
-                    single.runner = _acquire_runner()
-                runner = single.runner
-            else:
-                runner = _acquire_runner()
-            loop = runner.loop
-            wait_for = Future()
-            main = _alone(main, wait_for)
+        # From plain sync code: a fresh loop on a pooled loop thread, shut down and closed
+        # (as asyncio.run does) before ``loop_done`` is set; or the kept loop of the
+        # enclosing AsyncSingleThreadContext.
+        loop_done: Future[None] | None = None
         executor._enter()
         try:
-            loop.call_soon_threadsafe(_start_task, loop, main, context)
+            if loop is not None:
+                loop.call_soon_threadsafe(_start_task, loop, main, context)
+            else:
+                loop_done = Future()
+                pinned = _single_thread_context.get()
+                if pinned is not None:
+                    pinned.run(main, context, loop_done)
+                else:
+                    _run_in_fresh_loop(main, context, loop_done)
         except BaseException:
             executor._abandon()
             main.close()
-            if runner is not None and not pinned:
-                runner.release()
             raise
         try:
-            executor.run_until_future(wait_for)
+            executor.run_until_future(call_result if loop_done is None else loop_done)
         finally:
-            if runner is not None and not pinned:
-                runner.release()
             if _copy_back(result_context[0], base):
                 bind_context_to_current_thread()
+        if loop_done is not None:
+            loop_done.result()  # what shutting the loop down raised, if anything
         return call_result.result()
 
     def __get__(self, parent: Any, objtype: Any) -> Callable[..., _R]:
@@ -249,37 +245,6 @@ class AsyncToSync(Generic[_P, _R]):
         finally:
             if task_context is not None and current is not None:
                 task_context.remove(current)
-
-
-async def _alone(main: Awaitable[None], done: Future[None]) -> None:
-    """Run ``main``, cancel and await the tasks it left on this private loop, set ``done``."""
-    try:
-        await main
-    finally:
-        me = asyncio.current_task()
-        others = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-        try:
-            if others:
-                for task in others:
-                    task.cancel()
-                await asyncio.gather(*others, return_exceptions=True)
-        finally:
-            done.set_result(None)
-
-
-if sys.version_info >= (3, 11):
-
-    def _start_task(
-        loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None], ctx: contextvars.Context
-    ) -> None:
-        loop.create_task(main, context=ctx)
-
-else:
-
-    def _start_task(
-        loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None], ctx: contextvars.Context
-    ) -> None:
-        ctx.run(loop.create_task, main)
 
 
 # --- sync_to_async ---------------------------------------------------------------------
@@ -542,34 +507,32 @@ class ThreadSensitiveContext:
             worker._release()
 
 
-class _SingleThreadState:
-    __slots__ = ("runner",)
-
-    def __init__(self) -> None:
-        self.runner: _LoopRunner | None = None
-
-
-_single_thread_context: contextvars.ContextVar[_SingleThreadState | None] = contextvars.ContextVar(
+_single_thread_context: contextvars.ContextVar[_PinnedLoop | None] = contextvars.ContextVar(
     "asgi_sync.single_thread_context", default=None
 )
 
 
 class AsyncSingleThreadContext:
-    """Context manager running every ``async_to_sync`` call inside it on one thread.
+    """Context manager running every ``async_to_sync`` call inside it on one loop and thread.
 
-    Outside it, each ``async_to_sync`` call from plain sync code may get a different
-    event-loop thread; inside it, they all use the same one (and the same event loop).
+    Outside it, each ``async_to_sync`` call from plain sync code runs in a new event loop
+    that is closed when the call returns. Inside it, the calls from plain sync code share
+    one event loop on one pooled loop thread, so loop-bound objects (a client session, an
+    ``asyncio.Lock``) can be kept from one call to the next. The loop runs only during
+    calls (as with ``asyncio.Runner``), tasks a call leaves behind are cancelled when it
+    returns, and leaving the block shuts the loop down and closes it as ``asyncio.run``
+    does at its end. (asgiref runs each call in a new loop on the block's one thread.)
     """
 
     def __init__(self) -> None:
-        self._token: contextvars.Token[_SingleThreadState | None] | None = None
-        self._state: _SingleThreadState | None = None
+        self._token: contextvars.Token[_PinnedLoop | None] | None = None
+        self._pinned: _PinnedLoop | None = None
 
     def __enter__(self) -> AsyncSingleThreadContext:
         """Enter; the loop thread is taken at the first ``async_to_sync`` call."""
         if _single_thread_context.get() is None:
-            self._state = _SingleThreadState()
-            self._token = _single_thread_context.set(self._state)
+            self._pinned = _PinnedLoop()
+            self._token = _single_thread_context.set(self._pinned)
         return self
 
     def __exit__(
@@ -578,14 +541,14 @@ class AsyncSingleThreadContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Leave and give the loop thread back to the pool."""
+        """Leave: shut the loop down, close it and wait for that; the thread goes back."""
         if self._token is None:
             return
         _single_thread_context.reset(self._token)
         self._token = None
-        state, self._state = self._state, None
-        if state is not None and state.runner is not None:
-            state.runner.release()
+        pinned, self._pinned = self._pinned, None
+        if pinned is not None:
+            pinned.close()
 
     async def __aenter__(self) -> AsyncSingleThreadContext:
         """Same as ``with``, for use in async code."""
