@@ -235,8 +235,8 @@ class _FreshLoop:
     __slots__ = ("executor", "loop", "policy")
 
     def __init__(self, thread_name: str) -> None:
+        self.policy = _current_policy()  # read first: it may change while the loop is made
         self.loop = asyncio.new_event_loop()  # honours the event loop policy (uvloop...)
-        self.policy = _current_policy()
         self.executor = _NamedExecutor(thread_name_prefix=f"{thread_name}-default")
         self.loop.set_default_executor(self.executor)
 
