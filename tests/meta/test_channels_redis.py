@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from asgiref.sync import async_to_sync
-from tests.server.conftest import redis_url as redis_url  # noqa: F401  (the fixture)
+from tests.server.conftest import redis_url as redis_url
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ async def _receive_all(layer: Any, channel: str, count: int) -> list[str]:
 
 
 @pytest.mark.timeout(60)
-def test_group_send_from_sync_code_leaves_no_pool_behind(redis_url: str) -> None:  # noqa: F811
+def test_group_send_from_sync_code_leaves_no_pool_behind(redis_url: str) -> None:
     layer = _layer(redis_url)
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)("sync-code", channel)
@@ -76,7 +76,7 @@ def test_group_send_from_sync_code_leaves_no_pool_behind(redis_url: str) -> None
 
 
 @pytest.mark.timeout(60)
-def test_group_send_from_several_threads(redis_url: str) -> None:  # noqa: F811
+def test_group_send_from_several_threads(redis_url: str) -> None:
     layer = _layer(redis_url)
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)("threads", channel)
@@ -98,7 +98,7 @@ def test_group_send_from_several_threads(redis_url: str) -> None:  # noqa: F811
 
 
 @pytest.fixture
-def django_url(redis_url: str, tmp_path: pathlib.Path) -> Iterator[str]:  # noqa: F811
+def django_url(redis_url: str, tmp_path: pathlib.Path) -> Iterator[str]:
     """uvicorn serving tests.meta.djangoapp with channels_redis as its channel layer."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -135,7 +135,7 @@ def django_url(redis_url: str, tmp_path: pathlib.Path) -> Iterator[str]:  # noqa
 @pytest.mark.timeout(90)
 def test_group_send_from_a_django_sync_view_under_uvicorn(
     django_url: str,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
     layer = _layer(redis_url)
     channel = async_to_sync(layer.new_channel)()

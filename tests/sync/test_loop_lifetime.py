@@ -62,6 +62,7 @@ def test_a_leftover_task_is_cancelled_and_awaited_before_the_call_returns() -> N
 @pytest.mark.timeout(10)
 def test_an_error_of_a_leftover_task_goes_to_the_loops_exception_handler() -> None:
     reported: list[dict[str, Any]] = []
+    leftovers: list[asyncio.Task[None]] = []
 
     async def stubborn() -> None:
         try:
@@ -72,7 +73,7 @@ def test_an_error_of_a_leftover_task_goes_to_the_loops_exception_handler() -> No
     async def main() -> None:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda _, context: reported.append(context))
-        loop.create_task(stubborn())
+        leftovers.append(loop.create_task(stubborn()))
         await asyncio.sleep(0)
 
     async_to_sync(main)()
@@ -175,6 +176,7 @@ def test_a_lock_kept_between_calls_fails_the_same_way_every_time() -> None:
 @pytest.mark.timeout(30)
 def test_concurrent_callers_with_nesting_each_close_their_loops() -> None:
     loops: list[asyncio.AbstractEventLoop] = []
+    leftovers: list[asyncio.Task[None]] = []
     lock = threading.Lock()
 
     def sync_leaf(n: int) -> int:
@@ -184,7 +186,7 @@ def test_concurrent_callers_with_nesting_each_close_their_loops() -> None:
         loop = asyncio.get_running_loop()
         with lock:
             loops.append(loop)
-        loop.create_task(asyncio.sleep(10))  # left behind on purpose
+            leftovers.append(loop.create_task(asyncio.sleep(10)))  # left behind on purpose
         return await sync_to_async(sync_leaf)(n) + await sync_to_async(
             sync_leaf, thread_sensitive=False
         )(n)
@@ -205,6 +207,7 @@ def test_concurrent_callers_with_nesting_each_close_their_loops() -> None:
     assert [x for chunk in threads_results for x in chunk] == [2 * n + 2 for n in range(1000)]
     assert len(loops) == 1000
     assert all(loop.is_closed() for loop in loops)
+    assert all(task.cancelled() for task in leftovers)
 
 
 @pytest.mark.timeout(10)
