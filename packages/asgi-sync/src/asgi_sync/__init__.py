@@ -108,8 +108,9 @@ class AsyncToSync(Generic[_P, _R]):
     """A sync callable that runs a coroutine function on an event loop and waits for it.
 
     Where the coroutine runs is decided at each call: on the event loop of the enclosing
-    ``sync_to_async`` call when called from one of its threads, else on a pooled event-loop
-    thread (the same one for every call inside an :class:`AsyncSingleThreadContext`).
+    ``sync_to_async`` call when called from one of its threads, else in a new event loop on
+    a pooled loop thread, shut down and closed as ``asyncio.run`` does before the call
+    returns (inside an :class:`AsyncSingleThreadContext`, on that block's one kept loop).
     Meanwhile the calling thread serves the coroutine's thread-sensitive ``sync_to_async``
     calls, so they run on the calling thread.
 
@@ -609,8 +610,9 @@ def async_to_sync(
 
     Works as ``async_to_sync(f)``, ``@async_to_sync`` and ``@async_to_sync(force_new_loop=...)``.
     The coroutine runs on the enclosing ``sync_to_async``'s event loop when there is one,
-    else on a pooled event-loop thread; the calling thread blocks and meanwhile runs the
-    coroutine's thread-sensitive ``sync_to_async`` calls.
+    else in a new event loop on a pooled loop thread, closed (as by ``asyncio.run``) before
+    the call returns; the calling thread blocks and meanwhile runs the coroutine's
+    thread-sensitive ``sync_to_async`` calls.
 
     Args:
         awaitable: The coroutine function.
