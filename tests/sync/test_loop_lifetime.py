@@ -246,6 +246,24 @@ def test_a_changed_event_loop_policy_applies_to_the_next_call() -> None:
     assert type(async_to_sync(running_loop)()) is not Marked
 
 
+@pytest.mark.timeout(10)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # event loop policies, 3.14+
+def test_a_loop_that_cannot_be_made_is_the_callers_error() -> None:
+    class Failing(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+        def new_event_loop(self) -> asyncio.AbstractEventLoop:
+            raise OSError("no loop for you")
+
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(Failing())
+    try:
+        with pytest.raises(OSError, match=r"^no loop for you$"):
+            async_to_sync(running_loop)()
+    finally:
+        asyncio.set_event_loop_policy(previous)
+        gc.collect()
+    assert async_to_sync(running_loop)().is_closed()
+
+
 # --- AsyncSingleThreadContext --------------------------------------------------------
 
 

@@ -52,6 +52,7 @@ from asgi_sync._coroutines import iscoroutinefunction as iscoroutinefunction
 from asgi_sync._coroutines import markcoroutinefunction as markcoroutinefunction
 from asgi_sync._threads import (
     _acquire_worker,
+    _close_if_never_started,
     _PinnedLoop,
     _run_in_fresh_loop,
     _run_on_pooled_thread,
@@ -200,8 +201,10 @@ class AsyncToSync(Generic[_P, _R]):
         finally:
             if _copy_back(result_context[0], base):
                 bind_context_to_current_thread()
-        if loop_done is not None:
-            loop_done.result()  # what shutting the loop down raised, if anything
+        if loop_done is not None and loop_done.exception() is not None:
+            # Making, shutting down or closing the loop failed (maybe before it ran).
+            _close_if_never_started(awaitable)
+            loop_done.result()
         return call_result.result()
 
     def __get__(self, parent: Any, objtype: Any) -> Callable[..., _R]:

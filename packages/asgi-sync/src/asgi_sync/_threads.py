@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import itertools
 import os
 import sys
@@ -347,9 +348,16 @@ class _LoopWorker(_Worker):
         """Run one call in a fresh loop and close it; then report to the waiting caller."""
         error: BaseException | None = None
         try:
-            _run_and_close(self._fresh_loop(), main, context)
-        except BaseException as exc:
+            fresh = self._fresh_loop()
+        except BaseException as exc:  # out of file descriptors, say
+            main.close()
             error = exc
+        else:
+            try:
+                _run_and_close(fresh, main, context)
+            except BaseException as exc:
+                error = exc
+            del fresh
         # Back to the pool before waking the caller, so that its next call finds this
         # thread (and waits for the loop made below, rather than starting a thread).
         pooled = self._back_to_pool()
@@ -408,6 +416,12 @@ async def _run_then_cancel(main: Coroutine[Any, Any, None]) -> None:
 
 
 _idle_loop_workers: list[_LoopWorker] = []
+
+
+def _close_if_never_started(awaitable: object) -> None:
+    """Close a coroutine that never ran (no "never awaited" warning for the user's code)."""
+    if inspect.iscoroutine(awaitable) and inspect.getcoroutinestate(awaitable) == "CORO_CREATED":
+        awaitable.close()
 
 
 def _run_in_fresh_loop(
