@@ -408,6 +408,37 @@ def test_after_a_burst_and_the_idle_timeout_threads_and_descriptors_are_back() -
     assert result.stdout.endswith("ok\n")
 
 
+_RUNNER_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, threading
+    from asgi_sync._threads import _acquire_runner
+
+    runners = [_acquire_runner() for _ in range(3)]
+    for runner in runners:
+        future = asyncio.run_coroutine_threadsafe(asyncio.sleep(0, "ran"), runner.loop)
+        assert future.result(5) == "ran"
+    held = runners.pop()  # lent out: it must stay, however long it is idle
+    for runner in runners:
+        runner.release()
+    for runner in runners:
+        runner.thread.join(20)  # exits once idle in the pool for ASGI_SYNC_IDLE_TIMEOUT
+        assert not runner.thread.is_alive()
+        assert runner.loop.is_closed()
+    assert held.thread.is_alive() and not held.loop.is_closed()
+    future = asyncio.run_coroutine_threadsafe(asyncio.sleep(0, "still"), held.loop)
+    assert future.result(5) == "still"
+    print("ok")
+    """
+)
+
+
+@pytest.mark.timeout(40)
+def test_lent_out_loop_threads_exit_once_idle_in_the_pool() -> None:
+    result = _run_script(_RUNNER_SCRIPT, "0.2", 30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.endswith("ok\n")
+
+
 _RACE_SCRIPT = textwrap.dedent(
     """
     import asyncio, random, threading, time
