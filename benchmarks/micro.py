@@ -8,7 +8,7 @@ import asyncio
 import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from time import perf_counter
+from time import perf_counter, sleep
 from types import ModuleType
 from typing import Any, Callable, Dict, List
 
@@ -168,6 +168,58 @@ def _floor_asyncio_run() -> Measure:
     return measure
 
 
+def _without_prepared_loop(factory: Factory) -> Factory:
+    """Ours with the next fresh loop made at each call instead of ahead of it."""
+
+    def wrapped() -> Measure:
+        from asgi_sync import _threads
+
+        measure = factory()
+
+        def unprepared(n: int) -> float:
+            # A loop made ahead before this sample still serves its first call: one of n.
+            _threads._prepare_next_loop = False
+            try:
+                return measure(n)
+            finally:
+                _threads._prepare_next_loop = True
+
+        return unprepared
+
+    return wrapped
+
+
+# Calls made between stretches of other work (here a 1 ms sleep, which releases the GIL
+# as I/O would): only the calls are timed. This is when a loop made ahead of time helps;
+# in a tight loop the thread that makes it competes for the GIL with the caller.
+_PAUSE = 0.001
+_SPACED_N = 200
+
+
+def _spaced(call: Callable[[], Any]) -> Measure:
+    def measure(n: int) -> float:
+        total = 0.0
+        for _ in range(n):
+            sleep(_PAUSE)
+            t0 = perf_counter()
+            call()
+            total += perf_counter() - t0
+        return total
+
+    return measure
+
+
+def _a2s_spaced(mod: ModuleType) -> Factory:
+    def factory() -> Measure:
+        return _spaced(need(mod, "async_to_sync")(_anoop))
+
+    return factory
+
+
+def _floor_asyncio_run_spaced() -> Measure:
+    return _spaced(lambda: asyncio.run(_anoop()))
+
+
 def _a2s_nested(mod: ModuleType) -> Factory:
     def factory() -> Measure:
         s2a, a2s = need(mod, "sync_to_async"), need(mod, "async_to_sync")
@@ -299,7 +351,7 @@ def sync_groups(sides: Dict[str, ModuleType], settings: Settings) -> List[Group]
     """sync_to_async / async_to_sync benchmarks; `sides` maps "asgiref"/"ours" to a module."""
     S = "sync"
     one, default = "run_in_executor (one-thread executor)", "run_in_executor (default executor)"
-    plan: List[tuple[Group, List[tuple[str, str, Factory]], int]] = []
+    plan: List[tuple[Group, List[tuple[str, str, Factory]], int, int | None]] = []
 
     def add(
         group: Group,
@@ -307,11 +359,14 @@ def sync_groups(sides: Dict[str, ModuleType], settings: Settings) -> List[Group]
         floor: Factory,
         peers: List[tuple[str, Factory]] = (),
         ops: int = 1,
+        fixed_n: int | None = None,
+        others: List[tuple[str, Factory]] = (),
     ) -> None:  # type: ignore[assignment]
         impls = [(group.floor_label, "floor", floor)]
         impls += [(name, name, side(mod)) for name, mod in sides.items()]
         impls += [(label, "peer", f) for label, f in peers]
-        plan.append((group, impls, ops))
+        impls += [(label, "other", f) for label, f in others]
+        plan.append((group, impls, ops, fixed_n))
 
     add(
         Group("s2a_ts", S, "sync_to_async, thread-sensitive, pre-built", one),
@@ -369,6 +424,21 @@ def sync_groups(sides: Dict[str, ModuleType], settings: Settings) -> List[Group]
         _a2s_from_sync,
         _floor_asyncio_run,
         [("anyio.run", _peer_anyio_run)],
+        others=[
+            ("ours, no loop made ahead", _without_prepared_loop(_a2s_from_sync(sides["ours"])))
+        ],
+    )
+    add(
+        Group(
+            "a2s_sync_spaced",
+            S,
+            "async_to_sync from plain sync code, calls 1 ms apart (calls timed)",
+            "asyncio.run, 1 ms apart",
+        ),
+        _a2s_spaced,
+        _floor_asyncio_run_spaced,
+        others=[("ours, no loop made ahead", _without_prepared_loop(_a2s_spaced(sides["ours"])))],
+        fixed_n=(_SPACED_N // 4) if settings.quick else _SPACED_N,
     )
     add(
         Group(
@@ -391,7 +461,10 @@ def sync_groups(sides: Dict[str, ModuleType], settings: Settings) -> List[Group]
         _a2s_round_trip,
         _floor_round_trip,
     )
-    return [run_group(g, impls, settings, ops_per_n=ops) for g, impls, ops in plan]
+    return [
+        run_group(g, impls, settings, ops_per_n=ops, fixed_n=fixed_n)
+        for g, impls, ops, fixed_n in plan
+    ]
 
 
 # --- Local --------------------------------------------------------------------------

@@ -10,13 +10,9 @@ from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
-from ._impl import is_long_lived, sync_to_async
+from ._impl import LONG_LIVED_LIMIT, is_long_lived, sync_to_async
 
 T = TypeVar("T")
-
-# asgi_sync keeps at most 16 idle pooled workers ("asgi_sync-worker-N") and 16 idle loop
-# threads, plus the shared thread-sensitive worker; asgi_wsgi's shared pool has at most 32.
-LONG_LIVED_LIMIT = 16 + 16 + 1 + 32
 
 # The task ``run`` wraps the test's coroutine in (``wait_for`` may run it in a new task).
 _outer_tasks: set[asyncio.Task[Any]] = set()
@@ -53,8 +49,8 @@ def warm_up() -> None:
 def leaked_threads(baseline: set[threading.Thread], grace: float = 5.0) -> list[str]:
     """Join the threads started since ``baseline`` and name those still alive after ``grace``.
 
-    Threads the implementation documents as long-lived and process-wide are allowed; a pooled
-    async_to_sync loop's default executor is among them (``asgi_sync-loop-N-default``).
+    Threads the implementation documents as long-lived and process-wide are allowed, up to
+    the pools' caps (``LONG_LIVED_LIMIT``).
     """
 
     def pooled(thread: threading.Thread) -> bool:

@@ -12,7 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ._impl import ThreadSensitiveContext, async_to_sync, is_long_lived, sync_to_async
+from ._impl import (
+    SYNC_LONG_LIVED_LIMIT,
+    ThreadSensitiveContext,
+    async_to_sync,
+    is_long_lived,
+    sync_to_async,
+)
 from ._support import (
     assert_no_other_task,
     no_thread_leak,
@@ -115,8 +121,7 @@ def _quiesce() -> None:
     """Let pooled workers beyond the idle cap stop, then collect: a stable point to sample."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        # asgi_sync's own caps: 16 idle workers, 16 idle loop threads, 1 shared worker.
-        if sum(is_long_lived(t) for t in threading.enumerate()) <= 16 + 16 + 1:
+        if sum(is_long_lived(t) for t in threading.enumerate()) <= SYNC_LONG_LIVED_LIMIT:
             break
         time.sleep(0.01)  # a pooled thread's exit has no event to wait on
     gc.collect()

@@ -67,11 +67,13 @@ class CrashingServer(StatelessServer):  # type: ignore[misc]
     def __init__(self, application: Any, max_applications: int) -> None:
         super().__init__(application, max_applications=max_applications)
         self.processed: dict[int, asyncio.Event] = {}
+        self.most_alive = 0  # the most instances held at once, sampled while serving
 
     async def handle(self) -> None:
         for n in range(self.total):
             self.processed[n] = asyncio.Event()
             queue = self.get_or_create_application_instance(f"client-{n}", {"type": "test"})
+            self.most_alive = max(self.most_alive, len(self.application_instances))
             queue.put_nowait({"type": "test.message", "n": n})
             await asyncio.wait_for(self.processed[n].wait(), 5)
 
@@ -92,8 +94,9 @@ def test_stateless_server_survives_crashing_applications() -> None:
 
     async def main() -> None:
         await server.arun()
-        # More instances than max_applications were created: the oldest were evicted.
-        assert len(server.application_instances) <= server.max_applications + 1
 
     run(main, 25)
     assert sorted(answered) == [n for n in range(200) if n % 3 != 0]
+    # 200 instances were created and the ones answering stay alive: the oldest were evicted
+    # to stay within max_applications (sampled during the run: arun() clears them at exit).
+    assert server.most_alive == server.max_applications, server.most_alive

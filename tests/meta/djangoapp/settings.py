@@ -19,3 +19,10 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+if os.environ.get("ASGIREF_META_TEST_REDIS"):  # tests/meta/test_channels_redis.py
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["ASGIREF_META_TEST_REDIS"]], "capacity": 1000},
+        }
+    }

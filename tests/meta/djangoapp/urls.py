@@ -9,4 +9,5 @@ from tests.meta.djangoapp import views
 urlpatterns = [
     path("sync/", views.sync_hit),
     path("async/", views.async_hello),
+    path("group-send/", views.sync_group_send),
 ]

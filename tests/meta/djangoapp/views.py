@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from tests.meta.djangoapp.models import Hit
 
 
@@ -32,3 +32,13 @@ async def async_hello(request: HttpRequest) -> JsonResponse:
     await asyncio.sleep(float(request.GET.get("sleep", "0")))
     count = await sync_to_async(Hit.objects.count)()
     return JsonResponse({"hello": request.GET.get("name", "world"), "count": count})
+
+
+def sync_group_send(request: HttpRequest) -> JsonResponse:
+    """Send to a Channels group from sync code, as sync views and signal handlers do."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    text = request.GET.get("text", "")
+    async_to_sync(layer.group_send)(request.GET["group"], {"type": "note", "text": text})
+    return JsonResponse({"sent": text, "thread": threading.current_thread().name})

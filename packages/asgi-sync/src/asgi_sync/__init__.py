@@ -56,10 +56,12 @@ from asgi_sync._context import (
 from asgi_sync._coroutines import iscoroutinefunction as iscoroutinefunction
 from asgi_sync._coroutines import markcoroutinefunction as markcoroutinefunction
 from asgi_sync._threads import (
-    _acquire_runner,
     _acquire_worker,
-    _LoopRunner,
+    _close_if_never_started,
+    _PinnedLoop,
+    _run_in_fresh_loop,
     _run_on_pooled_thread,
+    _start_task,
     _thread_state,
     _Worker,
 )
@@ -115,10 +117,11 @@ class AsyncToSync(Generic[_P, _R]):
 
     Where the coroutine runs is decided at each call: on the event loop of the enclosing
     [sync_to_async][asgi_sync.sync_to_async] call when called from one of its threads, else
-    on a pooled event-loop thread (the same one for every call inside an
-    [AsyncSingleThreadContext][asgi_sync.AsyncSingleThreadContext]). Meanwhile the calling
-    thread serves the coroutine's thread-sensitive `sync_to_async` calls, so they run on the
-    calling thread.
+    in a new event loop on a pooled loop thread, shut down and closed as `asyncio.run` does
+    before the call returns (inside an
+    [AsyncSingleThreadContext][asgi_sync.AsyncSingleThreadContext], on that block's one kept
+    loop). Meanwhile the calling thread serves the coroutine's thread-sensitive
+    `sync_to_async` calls, so they run on the calling thread.
 
     Construction never raises: a callable that is not a coroutine function (nor marked as
     one) gets a `UserWarning`, and calling the wrapper of something that is not callable
@@ -189,46 +192,41 @@ class AsyncToSync(Generic[_P, _R]):
         call_result: Future[_R] = Future()
         exc_info = sys.exc_info()
         awaitable = self.awaitable(*args, **kwargs)  # created here, awaited on the loop
-        main = self.main_wrap(call_result, exc_info, task_context, result_context, awaitable)
+        wrapped = main = self.main_wrap(
+            call_result, exc_info, task_context, result_context, awaitable
+        )
 
-        runner: _LoopRunner | None = None
-        pinned = False
-        wait_for: Future[Any] = call_result
-        if loop is None:
-            single = _single_thread_context.get()
-            if single is not None:
-                pinned = True
-                if single.runner is None:
-                    single.runner = _acquire_runner()
-                runner = single.runner
-            else:
-                runner = _acquire_runner()
-            loop = runner.loop
-            wait_for = Future()
-            main = _run_then_cancel_leftovers(main, wait_for)
-            # This loop was started for us: its calls that find no executor in their
-            # context still come back to this thread.
-            _loop_executors[loop] = executor
+        # From plain sync code: a fresh loop on a pooled loop thread, shut down and closed
+        # (as asyncio.run does) before `loop_done` is set; or the kept loop of the
+        # enclosing AsyncSingleThreadContext.
+        loop_done: Future[None] | None = None
         executor._enter()
         try:
-            loop.call_soon_threadsafe(_start_task, loop, main, context)
+            if loop is not None:
+                loop.call_soon_threadsafe(_start_task, loop, main, context)
+            else:
+                loop_done = Future()
+                main = _serving_loop_calls(main, executor)
+                pinned = _single_thread_context.get()
+                if pinned is not None:
+                    pinned.run(main, context, loop_done)
+                else:
+                    _run_in_fresh_loop(main, context, loop_done)
         except BaseException:
             executor._abandon()
             main.close()
-            if runner is not None:
-                _loop_executors.pop(loop, None)
-                if not pinned:
-                    runner.release()
+            wrapped.close()
             raise
         try:
-            executor.run_until_future(wait_for)
+            executor.run_until_future(call_result if loop_done is None else loop_done)
         finally:
-            if runner is not None:
-                _loop_executors.pop(loop, None)
-                if not pinned:
-                    runner.release()
             if _copy_back(result_context[0], base):
                 bind_context_to_current_thread()
+        if loop_done is not None and loop_done.exception() is not None:
+            # Making, shutting down or closing the loop failed (maybe before it ran).
+            _close_if_never_started(wrapped)
+            _close_if_never_started(awaitable)
+            loop_done.result()
         return call_result.result()
 
     def __get__(
@@ -293,38 +291,20 @@ class AsyncToSync(Generic[_P, _R]):
 
 # Event loops started by async_to_sync from plain sync code -> the executor of the sync
 # thread waiting for that call (rule 3 of where thread-sensitive calls run).
-_loop_executors: dict[asyncio.AbstractEventLoop, CurrentThreadExecutor] = {}
+_loop_executors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CurrentThreadExecutor] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-async def _run_then_cancel_leftovers(main: Awaitable[None], done: Future[None]) -> None:
-    """Run `main`, cancel and await the tasks it left on this private loop, set `done`."""
+async def _serving_loop_calls(main: Awaitable[None], executor: CurrentThreadExecutor) -> None:
+    """Await `main`; meanwhile this loop's contextless thread-sensitive calls go to `executor`."""
+    loop = asyncio.get_running_loop()
+    _loop_executors[loop] = executor
     try:
         await main
     finally:
-        me = asyncio.current_task()
-        others = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-        try:
-            if others:
-                for task in others:
-                    task.cancel()
-                await asyncio.gather(*others, return_exceptions=True)
-        finally:
-            done.set_result(None)
-
-
-if sys.version_info >= (3, 11):
-
-    def _start_task(
-        loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None], ctx: contextvars.Context
-    ) -> None:
-        loop.create_task(main, context=ctx)
-
-else:
-
-    def _start_task(
-        loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None], ctx: contextvars.Context
-    ) -> None:
-        ctx.run(loop.create_task, main)
+        if _loop_executors.get(loop) is executor:
+            del _loop_executors[loop]
 
 
 # --- sync_to_async ---------------------------------------------------------------------
@@ -735,34 +715,32 @@ class ThreadSensitiveContext:
                 executor.shutdown(wait=False)
 
 
-class _SingleThreadState:
-    __slots__ = ("runner",)
-
-    def __init__(self) -> None:
-        self.runner: _LoopRunner | None = None
-
-
-_single_thread_context: contextvars.ContextVar[_SingleThreadState | None] = contextvars.ContextVar(
+_single_thread_context: contextvars.ContextVar[_PinnedLoop | None] = contextvars.ContextVar(
     "asgi_sync.single_thread_context", default=None
 )
 
 
 class AsyncSingleThreadContext:
-    """Context manager running every ``async_to_sync`` call inside it on one thread.
+    """Context manager running every ``async_to_sync`` call inside it on one loop and thread.
 
-    Outside it, each ``async_to_sync`` call from plain sync code may get a different
-    event-loop thread; inside it, they all use the same one (and the same event loop).
+    Outside it, each ``async_to_sync`` call from plain sync code runs in a new event loop
+    that is closed when the call returns. Inside it, the calls from plain sync code share
+    one event loop on one pooled loop thread, so loop-bound objects (a client session, an
+    ``asyncio.Lock``) can be kept from one call to the next. The loop runs only during
+    calls (as with ``asyncio.Runner``), tasks a call leaves behind are cancelled when it
+    returns, and leaving the block shuts the loop down and closes it as ``asyncio.run``
+    does at its end. (asgiref runs each call in a new loop on the block's one thread.)
     """
 
     def __init__(self) -> None:
-        self._token: contextvars.Token[_SingleThreadState | None] | None = None
-        self._state: _SingleThreadState | None = None
+        self._token: contextvars.Token[_PinnedLoop | None] | None = None
+        self._pinned: _PinnedLoop | None = None
 
     def __enter__(self) -> AsyncSingleThreadContext:
         """Enter; the loop thread is taken at the first ``async_to_sync`` call."""
         if _single_thread_context.get() is None:
-            self._state = _SingleThreadState()
-            self._token = _single_thread_context.set(self._state)
+            self._pinned = _PinnedLoop()
+            self._token = _single_thread_context.set(self._pinned)
         return self
 
     def __exit__(
@@ -771,14 +749,14 @@ class AsyncSingleThreadContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Leave and give the loop thread back to the pool."""
+        """Leave: shut the loop down, close it and wait for that; the thread goes back."""
         if self._token is None:
             return
         _single_thread_context.reset(self._token)
         self._token = None
-        state, self._state = self._state, None
-        if state is not None and state.runner is not None:
-            state.runner.release()
+        pinned, self._pinned = self._pinned, None
+        if pinned is not None:
+            pinned.close()
 
     async def __aenter__(self) -> AsyncSingleThreadContext:
         """Same as ``with``, for use in async code."""
@@ -841,8 +819,9 @@ def async_to_sync(
 
     Works as `async_to_sync(f)`, `@async_to_sync` and `@async_to_sync(force_new_loop=...)`.
     The coroutine runs on the enclosing `sync_to_async`'s event loop when there is one,
-    else on a pooled event-loop thread; the calling thread blocks and meanwhile runs the
-    coroutine's thread-sensitive `sync_to_async` calls.
+    else in a new event loop on a pooled loop thread, closed (as by `asyncio.run`) before
+    the call returns; the calling thread blocks and meanwhile runs the coroutine's
+    thread-sensitive `sync_to_async` calls.
 
     Args:
         awaitable: The coroutine function.

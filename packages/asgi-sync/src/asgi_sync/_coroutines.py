@@ -24,7 +24,8 @@ else:
         """Tell whether `func` is a coroutine function or is marked as one.
 
         Same as `inspect.iscoroutinefunction` on Python 3.12+, where it also honours
-        [markcoroutinefunction][asgi_sync.markcoroutinefunction]. Partials and bound methods are looked through.
+        [markcoroutinefunction][asgi_sync.markcoroutinefunction]. Partials and bound
+        methods are looked through.
 
         Args:
             func: Any object.
@@ -40,7 +41,7 @@ else:
         return getattr(func, "_is_coroutine", None) is _IS_COROUTINE_MARKER
 
     def markcoroutinefunction(func: _F) -> _F:
-        """Mark `func` so [iscoroutinefunction][asgi_sync.iscoroutinefunction] reports it as a coroutine function.
+        """Mark `func` so that `iscoroutinefunction` reports it as a coroutine function.
 
         Same as `inspect.markcoroutinefunction` on Python 3.12+. Use it on a sync
         callable that returns an awaitable.
