@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import itertools
 import sqlite3
 import threading
 import traceback
@@ -85,33 +86,68 @@ async def test_nothing_runs_before_the_first_anext() -> None:
 @pytest.mark.timeout(10)
 @pytest.mark.usefixtures("long_hops")
 @pytest.mark.asyncio
-async def test_read_ahead_bounds_what_is_taken_before_it_is_asked_for() -> None:
-    probe = Probe()  # endless
-    bridge = sync_to_async_iter(probe.rows(), read_ahead=5)
+async def test_it_reads_ahead_without_being_asked_up_to_read_ahead() -> None:
+    filled = threading.Event()
+    made: list[int] = []
+
+    def rows() -> Iterator[int]:
+        for number in itertools.count():
+            made.append(number)
+            if number == 4:
+                filled.set()
+            yield number
+
+    bridge = sync_to_async_iter(rows(), read_ahead=5)
     assert await bridge.__anext__() == 0
-    assert probe.produced == 5
-    # A slow consumer: nothing more is taken while it does not ask.
-    await asyncio.sleep(0.05)
-    assert probe.produced == 5
-    for expected in range(1, 5):
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, filled.wait, 5)
+    await asyncio.sleep(0.05)  # room to overrun the bound, if it were broken
+    await bridge.aclose()  # waits for the hop in progress
+    # Five wait in the buffer at most; item 0 may have left it before the hop ended.
+    assert made in ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5])
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.usefixtures("long_hops")
+@pytest.mark.asyncio
+async def test_a_slow_consumer_holds_back_the_source() -> None:
+    consumed = 0
+    ahead: list[int] = []
+
+    def rows() -> Iterator[int]:
+        for number in itertools.count():
+            ahead.append(number - consumed)  # items made but not yet received
+            yield number
+
+    bridge = sync_to_async_iter(rows(), read_ahead=5)
+    for expected in range(300):
         assert await bridge.__anext__() == expected
-    assert probe.produced == 5
-    assert await bridge.__anext__() == 5
-    assert probe.produced == 10
+        consumed += 1
+        if expected % 7 == 0:
+            await asyncio.sleep(0.001)
     await bridge.aclose()
+    # At most four waiting in the buffer, one being made, one received but not counted.
+    assert max(ahead) <= 5
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.usefixtures("slow_hops")
 @pytest.mark.asyncio
-async def test_a_slow_source_hands_over_each_item_alone() -> None:
-    probe = Probe()
-    bridge = sync_to_async_iter(probe.rows(), read_ahead=50)
-    assert await bridge.__anext__() == 0
-    assert probe.produced == 1
-    assert await bridge.__anext__() == 1
-    assert probe.produced == 2
-    await bridge.aclose()
+async def test_an_item_is_handed_over_before_the_next_is_made() -> None:
+    gate = threading.Event()
+
+    def events() -> Iterator[str]:
+        yield "hello"
+        # Blocks until the consumer has "hello": an item held back for the next one
+        # would never arrive.
+        assert gate.wait(5)
+        yield "event"
+
+    bridge = sync_to_async_iter(events(), read_ahead=10)
+    assert await bridge.__anext__() == "hello"
+    gate.set()
+    assert await bridge.__anext__() == "event"
+    with pytest.raises(StopAsyncIteration):
+        await bridge.__anext__()
 
 
 @pytest.mark.timeout(10)
@@ -127,9 +163,10 @@ async def test_cheap_items_are_batched_into_few_hops(monkeypatch: pytest.MonkeyP
         return original(self)
 
     monkeypatch.setattr(iterators_module._SyncSource, "step", counting_step)
-    items = [item async for item in sync_to_async_iter(range(1000), read_ahead=100)]
-    assert items == list(range(1000))
-    assert hops == 11  # ten full batches, then the one that finds the end
+    items = [item async for item in sync_to_async_iter(range(10_000), read_ahead=100)]
+    assert items == list(range(10_000))
+    # A hop refills at least half the buffer (or runs until it is drained meanwhile).
+    assert 2 <= hops <= 10_000 // 50 + 2
 
 
 @pytest.mark.parametrize("read_ahead", [0, -1, 1.5, True, "8"])
@@ -229,28 +266,23 @@ async def test_an_executor_runs_the_steps() -> None:
 
 @pytest.mark.timeout(10)
 @pytest.mark.asyncio
-async def test_context_flows_into_each_hop_and_changes_flow_back() -> None:
+async def test_context_flows_into_the_source_and_changes_do_not_flow_back() -> None:
     local = Local()
     seen: list[tuple[str, str]] = []
 
     def rows() -> Iterator[int]:
-        for number in range(3):
-            seen.append((var.get(), getattr(local, "name", "unset")))
-            var.set(f"made {number}")
-            yield number
+        seen.append((var.get(), getattr(local, "name", "unset")))
+        var.set("source")
+        local.name = "source local"
+        yield 1
+        yield 2
 
-    var.set("consumer 0")
-    local.name = "local 0"
-    bridge = sync_to_async_iter(rows(), read_ahead=1)
-    for number in range(3):
-        assert await bridge.__anext__() == number
-        # The hop's change is visible here ...
-        assert var.get() == f"made {number}"
-        # ... and the consumer's next change reaches the next hop.
-        var.set(f"consumer {number + 1}")
-        local.name = f"local {number + 1}"
-    assert seen == [("consumer 0", "local 0"), ("consumer 1", "local 1"), ("consumer 2", "local 2")]
-    await bridge.aclose()
+    var.set("consumer")
+    local.name = "consumer local"
+    assert [item async for item in sync_to_async_iter(rows())] == [1, 2]
+    assert seen == [("consumer", "consumer local")]
+    assert var.get() == "consumer"
+    assert local.name == "consumer local"
 
 
 # --- sync -> async: every ending closes on the iterating thread ------------------------
@@ -307,9 +339,10 @@ async def test_break_and_garbage_collection_close_on_the_iterating_thread() -> N
 
 @pytest.mark.timeout(10)
 @pytest.mark.asyncio
-async def test_cancelling_a_waiting_anext_closes_after_the_step_on_its_thread() -> None:
+async def test_a_cancelled_consumer_closes_the_source_after_the_step_on_its_thread() -> None:
     started = threading.Event()
     release = threading.Event()
+    closed = threading.Event()
     closed_on: list[int] = []
     step_threads: list[int] = []
 
@@ -322,24 +355,45 @@ async def test_cancelling_a_waiting_anext_closes_after_the_step_on_its_thread() 
             yield 1
         finally:
             closed_on.append(threading.get_ident())
+            closed.set()
 
-    async with ThreadSensitiveContext():
-        bridge = sync_to_async_iter(rows(), read_ahead=1)
-        assert await bridge.__anext__() == 0
-        task = asyncio.ensure_future(bridge.__anext__())
-        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert closed_on == []  # the step is still running: nothing closes under it
-        release.set()
-        for _ in range(500):
-            if closed_on:
-                break
-            await asyncio.sleep(0.01)
-        assert closed_on == step_threads
-        with pytest.raises(StopAsyncIteration):
-            await bridge.__anext__()
+    got: list[int] = []
+
+    async def consume() -> None:
+        async with ThreadSensitiveContext():
+            async for item in sync_to_async_iter(rows(), read_ahead=1):
+                got.append(item)
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(consume())
+    assert await loop.run_in_executor(None, started.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert closed_on == []  # the step is still running: nothing closes under it
+    release.set()
+    assert await loop.run_in_executor(None, closed.wait, 5)
+    assert got == [0]
+    assert closed_on == step_threads
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.asyncio
+async def test_a_timed_out_anext_loses_no_item() -> None:
+    release = threading.Event()
+
+    def rows() -> Iterator[int]:
+        yield 0
+        release.wait(5)
+        yield 1
+        yield 2
+
+    bridge = sync_to_async_iter(rows(), read_ahead=4)
+    assert await bridge.__anext__() == 0
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(bridge.__anext__(), 0.05)
+    release.set()
+    assert [item async for item in bridge] == [1, 2]
 
 
 @pytest.mark.timeout(10)
@@ -481,15 +535,20 @@ def test_async_source_is_lazy_and_iterated_on_one_loop_from_plain_sync_code(
 
 @pytest.mark.timeout(10)
 @pytest.mark.usefixtures("long_hops")
-def test_async_read_ahead_is_bounded() -> None:
+def test_async_batches_start_at_one_item_and_stay_bounded() -> None:
     probe = AsyncProbe()
     bridge = async_to_sync_iter(probe.rows(), read_ahead=6)
     assert next(bridge) == 0
-    assert probe.produced == 6
-    assert [next(bridge) for _ in range(5)] == [1, 2, 3, 4, 5]
-    assert probe.produced == 6
-    assert next(bridge) == 6
-    assert probe.produced == 12
+    assert probe.produced == 1  # the first item is not held back for a second
+    assert next(bridge) == 1
+    assert probe.produced == 3  # then 2, 4, 6, 6, ...
+    assert [next(bridge) for _ in range(2)] == [2, 3]
+    assert probe.produced == 3 + 4
+    consumed = 4
+    for _ in range(40):
+        next(bridge)
+        consumed += 1
+        assert probe.produced - consumed <= 6
     bridge.close()
     assert probe.finally_ran
 
