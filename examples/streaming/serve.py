@@ -13,7 +13,7 @@ from typing import Any, Dict
 
 
 def _setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.streaming.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "examples.streaming.settings"
     import django
     from django.core.management import call_command
 
