@@ -169,11 +169,19 @@ async def test_cheap_items_are_batched_into_few_hops(monkeypatch: pytest.MonkeyP
     assert 2 <= hops <= 10_000 // 50 + 2
 
 
-@pytest.mark.parametrize("read_ahead", [0, -1, 1.5, True, "8"])
-def test_read_ahead_must_be_a_positive_int(read_ahead: Any) -> None:
-    with pytest.raises(ValueError, match=r"read_ahead must be a positive int .*got "):
+@pytest.mark.parametrize("read_ahead", [0, -1])
+def test_read_ahead_must_be_at_least_one(read_ahead: int) -> None:
+    with pytest.raises(ValueError, match=rf"read_ahead must be at least 1, got {read_ahead}\."):
         sync_to_async_iter([1], read_ahead=read_ahead)
-    with pytest.raises(ValueError, match=r"read_ahead must be a positive int .*got "):
+    with pytest.raises(ValueError, match=rf"read_ahead must be at least 1, got {read_ahead}\."):
+        async_to_sync_iter(_agen(1), read_ahead=read_ahead)
+
+
+@pytest.mark.parametrize("read_ahead", [1.5, True, "8", None])
+def test_read_ahead_must_be_an_int(read_ahead: Any) -> None:
+    with pytest.raises(TypeError, match=r"read_ahead must be an int \(items taken ahead .*got "):
+        sync_to_async_iter([1], read_ahead=read_ahead)
+    with pytest.raises(TypeError, match=r"read_ahead must be an int \(items taken ahead .*got "):
         async_to_sync_iter(_agen(1), read_ahead=read_ahead)
 
 

@@ -68,11 +68,14 @@ _running_tasks: Set[asyncio.Task[None]] = set()
 
 
 def _check_read_ahead(read_ahead: object) -> int:
-    if isinstance(read_ahead, bool) or not isinstance(read_ahead, int) or read_ahead < 1:
+    if isinstance(read_ahead, bool) or not isinstance(read_ahead, int):
         message = (
-            f"read_ahead must be a positive int (items taken ahead of the consumer at most), "
+            f"read_ahead must be an int (items taken ahead of the consumer at most), "
             f"got {read_ahead!r}."
         )
+        raise TypeError(message)
+    if read_ahead < 1:
+        message = f"read_ahead must be at least 1, got {read_ahead!r}."
         raise ValueError(message)
     return read_ahead
 
@@ -559,9 +562,9 @@ def sync_to_async_iter(
         The async iterator.
 
     Raises:
-        TypeError: When `iterable` is not a sync iterable, or `executor` is given with
-            `thread_sensitive=True`.
-        ValueError: When `read_ahead` is not a positive int.
+        TypeError: When `iterable` is not a sync iterable, `read_ahead` is not an int, or
+            `executor` is given with `thread_sensitive=True`.
+        ValueError: When `read_ahead` is less than 1.
     """
     return SyncToAsyncIterator(
         iterable, thread_sensitive=thread_sensitive, executor=executor, read_ahead=read_ahead
@@ -794,7 +797,8 @@ def async_to_sync_iter(
         The sync iterator.
 
     Raises:
-        TypeError: When `aiterable` is not an async iterable.
-        ValueError: When `read_ahead` is not a positive int.
+        TypeError: When `aiterable` is not an async iterable or `read_ahead` is not an
+            int.
+        ValueError: When `read_ahead` is less than 1.
     """
     return AsyncToSyncIterator(aiterable, force_new_loop=force_new_loop, read_ahead=read_ahead)
