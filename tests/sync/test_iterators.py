@@ -480,13 +480,17 @@ async def test_many_requests_stream_at_once_each_on_its_own_thread() -> None:
 async def test_many_cancelled_consumers_each_close_their_generator() -> None:
     probes = [Probe() for _ in range(30)]
 
-    async def consume(probe: Probe) -> None:
+    started = [asyncio.Event() for _ in probes]
+
+    async def consume(probe: Probe, first: asyncio.Event) -> None:
         async with ThreadSensitiveContext():
             async for _ in sync_to_async_iter(probe.rows(), read_ahead=3):
+                first.set()
                 await asyncio.sleep(0)
 
-    tasks = [asyncio.ensure_future(consume(probe)) for probe in probes]
-    await asyncio.sleep(0.05)
+    tasks = [asyncio.ensure_future(consume(*pair)) for pair in zip(probes, started)]
+    # Every generator has started (one never started has no `finally` to run).
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 20)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
