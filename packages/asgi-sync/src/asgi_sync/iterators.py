@@ -52,8 +52,8 @@ __all__ = (
 
 _T = TypeVar("_T")
 
-#: Items fetched per hop at most, by default (the read-ahead bound).
 DEFAULT_READ_AHEAD = 64
+"""The default `read_ahead`: items taken from the source ahead of the consumer, at most."""
 
 # A hop stops taking items once it has run this long, so other work queued for its thread
 # gets a turn. (Sync side: items are handed over as they are made; async side: a hop
