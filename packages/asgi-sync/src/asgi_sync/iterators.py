@@ -3,14 +3,17 @@
 [sync_to_async_iter][asgi_sync.iterators.sync_to_async_iter] turns a sync iterable (a
 generator of CSV rows, a queryset's `.iterator()`) into an async iterator;
 [async_to_sync_iter][asgi_sync.iterators.async_to_sync_iter] turns an async iterable into a
-sync iterator. Neither reads the whole source into memory: the source is pulled in small
-batches ("hops"), only when the consumer asks for the next item.
+sync iterator. Neither reads the whole source into memory: nothing runs before the
+consumer asks for the first item, and then the source is read in "hops" of a few items,
+never more than `read_ahead` ahead of the consumer.
 
 Each hop is one call of the ordinary call bridges: a
 [SyncToAsync][asgi_sync.SyncToAsync] call of a step function for the sync source, an
 [AsyncToSync][asgi_sync.AsyncToSync] call of a step coroutine for the async source. So the
-thread (or loop) a step runs on, the context it sees and the `Local` values bound in it are
-exactly those of `sync_to_async` / `async_to_sync` called at the same place.
+thread (or loop) a step runs on, and the `Local` values bound in it, are exactly those of
+`sync_to_async` / `async_to_sync` called at the same place. Context flows into the source
+but not back (see each function). The guide *Streaming between sync and async* has the
+Django recipe and diagrams.
 """
 
 from __future__ import annotations
