@@ -783,7 +783,10 @@ def async_to_sync_iter(
       entered at the first `next()` and left when the iterator ends or is closed), so
       loop-bound objects of the source keep working across hops. Thread-sensitive
       `sync_to_async` calls made by the source run on the iterating thread, as with
-      `async_to_sync`.
+      `async_to_sync`. Like any `async_to_sync` call from plain sync code, a hop cancels
+      the tasks it leaves behind: a source fed by a background task of its own (one that
+      must keep running between two items) does not work there; iterate it inside a
+      `sync_to_async` thread, or in async code.
     - **Context**: every hop runs in a copy of the context of the first `next()`;
       changes made by the source stay in that copy (they do not flow back to the caller,
       and the caller's later changes do not reach the source).
