@@ -685,3 +685,27 @@ def test_many_threads_iterate_async_sources_at_once() -> None:
 
     with ThreadPoolExecutor(16) as pool:
         assert all(pool.map(consume, range(48)))
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.asyncio
+async def test_inside_sync_to_async_a_source_fed_by_its_own_task_works() -> None:
+    # On the awaiting loop nothing cancels the producer between two hops.
+    async def events() -> AsyncIterator[int]:
+        queue: asyncio.Queue[int | None] = asyncio.Queue()
+
+        async def producer() -> None:
+            for number in range(5):
+                await asyncio.sleep(0.001)
+                await queue.put(number)
+            await queue.put(None)
+
+        task = asyncio.ensure_future(producer())
+        while (item := await queue.get()) is not None:
+            yield item
+        await task
+
+    def consume() -> list[int]:
+        return list(async_to_sync_iter(events(), read_ahead=1))
+
+    assert await sync_to_async(consume)() == [0, 1, 2, 3, 4]
