@@ -9,6 +9,7 @@ import http.client
 import os
 import pathlib
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -159,6 +160,27 @@ class StreamingServer:
             if sampler is not None:
                 sampler.join()
         return Fetched(response.status, size, first_byte, seconds, before, peak[0], tail)
+
+    def fetch_and_hang_up(self, path: str, size: int) -> int:
+        """GET `path`, read about `size` bytes of the body, then drop the connection."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            got = 0
+            while got < size:
+                block = response.read1(65536)
+                if not block:
+                    break
+                got += len(block)
+            return got
+        finally:
+            if connection.sock is not None:
+                # An abortive close (RST), as a client that goes away mid-download.
+                connection.sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+            connection.close()
 
     def stop(self) -> str:
         """Stop the server (by its PID) and return its output."""

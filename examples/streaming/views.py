@@ -5,7 +5,8 @@
 `plain` views give Django the same generator unwrapped, which it reads whole into a list
 (with a warning) before sending a byte. `?gate=PATH` makes the generator wait, after its
 first row, until that file exists; `?report=1` appends a last line `REPORT {json}` saying
-which threads ran the view and the generator.
+which threads ran the view and the generator; `?finally_file=PATH` makes the generator's
+`finally` write the thread it ran on (and the view's) to that file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pathlib
 import threading
 import time
 from typing import AsyncIterator, Dict, Iterator, List
@@ -36,6 +38,17 @@ class _Trace:
         self.report = request.GET.get("report") == "1"
         self.total = int(request.GET.get("bytes", "1048576"))
         self.gate = request.GET.get("gate")
+        self.finally_file = request.GET.get("finally_file")
+
+    def finished(self, completed: bool) -> None:
+        """In the generator's `finally`: record the thread it ran on, if asked."""
+        if self.finally_file:
+            data = {
+                "thread": threading.get_ident(),
+                "view_thread": self.view_thread,
+                "completed": completed,
+            }
+            pathlib.Path(self.finally_file).write_text(json.dumps(data))
 
     def note(self, orm_thread: bool = True) -> None:
         thread = threading.get_ident()
@@ -58,6 +71,15 @@ def _gate_open(path: str) -> bool:
 
 
 def _rows(trace: _Trace) -> Iterator[bytes]:
+    completed = False
+    try:
+        yield from _rows_body(trace)
+        completed = True
+    finally:
+        trace.finished(completed)
+
+
+def _rows_body(trace: _Trace) -> Iterator[bytes]:
     sent = 0
     first = True
     while sent < trace.total:
@@ -80,6 +102,16 @@ def _rows(trace: _Trace) -> Iterator[bytes]:
 
 
 async def _arows(trace: _Trace) -> AsyncIterator[bytes]:
+    completed = False
+    try:
+        async for part in _arows_body(trace):
+            yield part
+        completed = True
+    finally:
+        trace.finished(completed)
+
+
+async def _arows_body(trace: _Trace) -> AsyncIterator[bytes]:
     sent = 0
     first = True
     while sent < trace.total:

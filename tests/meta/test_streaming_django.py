@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import pathlib
+import time
 from collections.abc import Iterator
 
+import django
 import pytest
 
 from examples.streaming.client import StreamingServer
@@ -92,3 +94,45 @@ def test_wsgi_memory_stays_bounded_where_a_plain_async_generator_is_held_whole(
     assert bridged.size == plain.size == SIZE
     assert bridged.rss_growth < 16 * MIB, bridged
     assert plain.rss_growth > SIZE * 3 // 4, plain
+
+
+def _wait_for_file(path: pathlib.Path, seconds: float = 20) -> dict[str, int | bool]:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"the generator's finally never ran ({path})"
+        time.sleep(0.02)
+    time.sleep(0.05)  # written in one call, but let the writer finish
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.timeout(120)
+def test_asgi_client_hanging_up_closes_the_generator_on_the_view_thread(
+    asgi_server: StreamingServer, tmp_path: pathlib.Path
+) -> None:
+    marker = tmp_path / "finally.json"
+    got = asgi_server.fetch_and_hang_up(
+        f"/sync-rows/bridged?bytes={SIZE}&finally_file={marker}", 2 * MIB
+    )
+    assert 2 * MIB <= got < SIZE
+    where = _wait_for_file(marker)
+    # Closed, not run to the end (Django 5 stops a response whose client went away;
+    # Django 4.2, the 3.9 leg, streams on into the void, so there it ends by exhaustion),
+    # and either way on the thread the view and every row ran on.
+    if django.VERSION >= (5, 0):
+        assert where["completed"] is False
+    assert where["thread"] == where["view_thread"]
+
+
+@pytest.mark.timeout(120)
+def test_wsgi_client_hanging_up_closes_the_async_generator(
+    wsgi_server: StreamingServer, tmp_path: pathlib.Path
+) -> None:
+    marker = tmp_path / "finally.json"
+    got = wsgi_server.fetch_and_hang_up(
+        f"/async-rows/bridged?bytes={SIZE}&finally_file={marker}", 2 * MIB
+    )
+    assert 2 * MIB <= got < SIZE
+    where = _wait_for_file(marker)
+    # Closed by aclose() on the event loop (not on the WSGI worker thread that iterated).
+    assert where["completed"] is False
+    assert where["thread"] != where["view_thread"]
