@@ -24,9 +24,10 @@ from typing import Any, Dict, List
 import asgi_local
 from benchmarks import report
 from benchmarks._harness import Group, Settings
+from benchmarks.streaming import streaming_checks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ("sync", "local", "memory", "http")
+SECTIONS = ("sync", "local", "memory", "http", "streaming")
 
 
 def _cpu_model() -> str:
@@ -96,6 +97,7 @@ def main(argv: List[str] | None = None) -> int:
     groups: List[Group] = []
     memory: List[Dict[str, Any]] = []
     http: Dict[str, Any] = {}
+    streaming: Dict[str, Any] = {}
     if "sync" in args.only:
         from benchmarks.micro import sync_groups
 
@@ -116,6 +118,11 @@ def main(argv: List[str] | None = None) -> int:
         from benchmarks.wsgi_http import http_results
 
         http = http_results(quick, outdir)
+    if "streaming" in args.only:
+        from benchmarks.streaming import streaming_groups, streaming_results
+
+        groups += streaming_groups(settings)
+        streaming = streaming_results(quick)
 
     elapsed = time.perf_counter() - started
     meta = {
@@ -135,7 +142,7 @@ def main(argv: List[str] | None = None) -> int:
     }
 
     images = report.plots(groups, http, os.path.join(outdir, "plots"))
-    page = report.render(meta, groups, memory, http, images)
+    page = report.render(meta, groups, memory, http, images, streaming)
     with open(os.path.join(outdir, "benchmarks.md"), "w") as f:
         f.write(page)
     with open(os.path.join(outdir, "results.json"), "w") as f:
@@ -145,6 +152,7 @@ def main(argv: List[str] | None = None) -> int:
                 "groups": [dataclasses.asdict(g) for g in groups],
                 "memory": memory,
                 "http": http,
+                "streaming": streaming,
             },
             f,
             indent=1,
@@ -168,6 +176,8 @@ def main(argv: List[str] | None = None) -> int:
             failures.append(f"memory {m['what']} / {m['impl']}: {m['error'].strip()}")
     for what, err in http.get("errors", {}).items():
         failures.append(f"http {what}: {str(err).strip().splitlines()[-1]}")
+    for what, err in streaming.get("errors", {}).items():
+        failures.append(f"streaming {what}: {str(err).strip().splitlines()[-1]}")
     if failures:
         print(f"\n{len(failures)} benchmark(s) failed:", file=sys.stderr)
         for line in failures:
@@ -181,6 +191,7 @@ def main(argv: List[str] | None = None) -> int:
                 for what, value, ok in report.micro_checks({g.key: g for g in groups})
                 + report.memory_checks(memory)
                 + report.http_targets(http)
+                + streaming_checks({g.key: g for g in groups}, streaming)
             ]
         )
     )

@@ -8,6 +8,8 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from benchmarks._harness import Group, Target
+from benchmarks.streaming import render_section as _streaming_section
+from benchmarks.streaming import streaming_checks as _streaming_checks
 
 TARGETS = (
     Target("s2a_ts", "run_in_executor (one thread)", 1.15, "s2a_ts"),
@@ -176,9 +178,12 @@ def render(
     memory: List[Dict[str, Any]],
     http: Dict[str, Any],
     images: List[str],
+    streaming: Dict[str, Any] | None = None,
 ) -> str:
     by_key = {g.key: g for g in groups}
     checks = micro_checks(by_key) + memory_checks(memory) + http_targets(http)
+    if streaming is not None:
+        checks += _streaming_checks(by_key, streaming)
     out = [
         "# Benchmarks",
         "",
@@ -246,6 +251,7 @@ def render(
                 )
     if http.get("wrk"):
         out += _http_section(http, images)
+    out += _streaming_section(groups, streaming or {})
     out += [
         "",
         "## Method",
