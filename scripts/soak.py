@@ -12,6 +12,11 @@ Django installed::
     python scripts/soak.py                      # both legs, 60 s each
     python scripts/soak.py --app wsgi --duration 10
 
+The test environments have all of it; each Python's has the Django it gets in practice
+(6.1 on 3.12+, 5.2 on 3.10-3.11, 4.2 on 3.9)::
+
+    hatch run hatch-test.py3.14:python scripts/soak.py --app django
+
 This file is also the ASGI module uvicorn loads: ``soak:wsgi_app`` and ``soak:django_app``.
 """
 
@@ -249,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     apps = ["wsgi_app", "django_app"] if args.app == "both" else [f"{args.app}_app"]
+    versions = f"Python {sys.version.split()[0]}"
+    if "django_app" in apps:
+        import django
+
+        versions += f", Django {django.get_version()}"
+    print(versions, flush=True)
     results = [
         soak(app, args.duration, args.connections, args.rss_slack, args.thread_slack)
         for app in apps

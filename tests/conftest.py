@@ -8,6 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
+
+def pytest_report_header() -> list[str]:
+    """Say whether plain threads inherit the caller's context (Python 3.14+) in this run."""
+    inherit = getattr(sys.flags, "thread_inherit_context", None)
+    if inherit is None:
+        return []
+    return [f"sys.flags.thread_inherit_context: {inherit}"]
+
+
 if sys.version_info < (3, 10):
 
     @pytest.fixture(autouse=True)

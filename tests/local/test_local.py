@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import subprocess
 import sys
 import threading
 import weakref
@@ -360,7 +361,7 @@ def test_deleting_in_a_thread_with_inherited_context_raises() -> None:
 
 
 @pytest.mark.skipif(sys.version_info < (3, 14), reason="thread_inherit_context is new in 3.14")
-def test_thread_inherit_context_does_not_see_values() -> None:  # pragma: no cover
+def test_thread_inherit_context_does_not_see_values() -> None:
     local = Local()
     local.value = "main"
     seen: list[Any] = []
@@ -369,6 +370,53 @@ def test_thread_inherit_context_does_not_see_values() -> None:  # pragma: no cov
     thread.start()
     thread.join(10)
     assert seen == [MISSING]
+
+
+INHERITING_THREAD = """
+import contextvars, sys, threading
+from asgi_local import Local
+
+assert sys.flags.thread_inherit_context == 1, sys.flags
+var = contextvars.ContextVar("var")
+var.set("main")
+local = Local(thread_critical=THREAD_CRITICAL)
+local.value = "main"
+seen = {}
+
+def body():
+    seen["contextvar"] = var.get(None)
+    seen["inherited"] = getattr(local, "value", None)
+    local.value = "thread"
+    seen["own"] = local.value
+
+thread = threading.Thread(target=body)
+thread.start()
+thread.join(10)
+seen["main after"] = local.value
+print(sorted(seen.items()))
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="-X thread_inherit_context is new in 3.14")
+@pytest.mark.parametrize("thread_critical", [False, True])
+@pytest.mark.timeout(60)
+def test_threads_inheriting_the_context_by_default_do_not_see_values(
+    thread_critical: bool,
+) -> None:
+    """Under `-X thread_inherit_context=1` a plain Thread starts in a copy of the caller's
+    context: it sees the caller's context variables, but not its Local values."""
+    script = INHERITING_THREAD.replace("THREAD_CRITICAL", repr(thread_critical))
+    run = subprocess.run(
+        [sys.executable, "-X", "thread_inherit_context=1", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == repr(
+        [("contextvar", "main"), ("inherited", None), ("main after", "main"), ("own", "thread")]
+    )
 
 
 @pytest.mark.parametrize("thread_critical", [False, True])

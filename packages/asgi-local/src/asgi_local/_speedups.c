@@ -277,7 +277,8 @@ local_dealloc(LocalObject *self)
 }
 
 static PyTypeObject LocalBaseType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asgi_local._speedups.LocalBase",
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asgi_local._speedups.LocalBase",
     .tp_basicsize = sizeof(LocalObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Storage layout shared by the accelerated Local classes.",
@@ -313,7 +314,8 @@ default_setattro(PyObject *self, PyObject *name, PyObject *value)
 }
 
 static PyTypeObject DefaultCoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asgi_local._speedups.DefaultCore",
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asgi_local._speedups.DefaultCore",
     .tp_basicsize = sizeof(LocalObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Attribute access of a default-mode Local, in C.",
@@ -422,7 +424,8 @@ static PyGetSetDef critical_getset[] = {
 };
 
 static PyTypeObject CriticalCoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "asgi_local._speedups.CriticalCore",
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asgi_local._speedups.CriticalCore",
     .tp_basicsize = sizeof(LocalObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Attribute access of a thread_critical Local, in C.",
@@ -505,37 +508,46 @@ static struct PyModuleDef speedups_module = {
     .m_methods = speedups_methods,
 };
 
+/* Module init is single-phase (m_size -1): the names and types above are process-wide.
+ * Every failure path releases what was made before it, so a failed import leaves no
+ * references behind and a later import starts from nothing. */
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    PyObject *module = NULL;
     token_key = PyUnicode_InternFromString("asgi_local._speedups.thread_token");
+    if (token_key == NULL) {
+        goto fail;
+    }
     dict_name = PyUnicode_InternFromString("__dict__");
-    if (token_key == NULL || dict_name == NULL) {
-        return NULL;
+    if (dict_name == NULL) {
+        goto fail;
     }
     DefaultCoreType.tp_base = &LocalBaseType;
     CriticalCoreType.tp_base = &LocalBaseType;
     if (PyType_Ready(&LocalBaseType) < 0 || PyType_Ready(&DefaultCoreType) < 0 ||
         PyType_Ready(&CriticalCoreType) < 0) {
-        return NULL;
+        goto fail;
     }
-    PyObject *module = PyModule_Create(&speedups_module);
+    module = PyModule_Create(&speedups_module);
     if (module == NULL) {
-        return NULL;
+        goto fail;
     }
-    if (PyModule_AddStringConstant(module, "SOURCE_HASH", ASGI_LOCAL_SOURCE_HASH) < 0) {
-        Py_DECREF(module);
-        return NULL;
+    if (PyModule_AddStringConstant(module, "SOURCE_HASH", ASGI_LOCAL_SOURCE_HASH) < 0 ||
+        PyModule_AddType(module, &LocalBaseType) < 0 ||
+        PyModule_AddType(module, &DefaultCoreType) < 0 ||
+        PyModule_AddType(module, &CriticalCoreType) < 0) {
+        goto fail;
     }
-    PyTypeObject *types[] = {&LocalBaseType, &DefaultCoreType, &CriticalCoreType};
-    const char *names[] = {"LocalBase", "DefaultCore", "CriticalCore"};
-    for (int i = 0; i < 3; i++) {
-        Py_INCREF(types[i]);
-        if (PyModule_AddObject(module, names[i], (PyObject *)types[i]) < 0) {
-            Py_DECREF(types[i]);
-            Py_DECREF(module);
-            return NULL;
-        }
-    }
+#ifdef ASGI_LOCAL_TEST_FAIL_INIT
+    /* Test builds only: fail after every step, to check that the failure path cleans up. */
+    PyErr_SetString(PyExc_ImportError, "asgi_local._speedups: init failure injected by a test");
+    goto fail;
+#endif
     return module;
+fail:
+    Py_XDECREF(module);
+    Py_CLEAR(token_key);
+    Py_CLEAR(dict_name);
+    return NULL;
 }
