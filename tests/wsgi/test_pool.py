@@ -39,7 +39,7 @@ def test_pool_starts_fresh_in_a_forked_child(monkeypatch: Any) -> None:
     pool.submit(ran.set)
     assert ran.wait(5)
     old_jobs = pool._jobs
-    monkeypatch.setattr(wsgi_to_asgi.os, "getpid", lambda: -12345)
+    monkeypatch.setattr(wsgi_to_asgi.os, "getpid", lambda: -12345)  # type: ignore[attr-defined]
     again = threading.Event()
     pool.submit(again.set)
     assert again.wait(5)

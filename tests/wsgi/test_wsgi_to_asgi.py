@@ -52,7 +52,7 @@ async def test_message_shapes_match_asgiref() -> None:
 @pytest.mark.asyncio
 async def test_empty_response_sends_start_and_final_body() -> None:
     client = FakeClient()
-    await WsgiToAsgi(lambda e, s: s("204 No Content", []) and [])(
+    await WsgiToAsgi(lambda e, s: (s("204 No Content", []), [])[1])(
         http_scope(), client.receive, client.send
     )
     assert [m["type"] for m in client.sent] == ["http.response.start", "http.response.body"]
@@ -297,7 +297,7 @@ async def test_app_exception_in_call_is_500() -> None:
 async def test_non_bytes_chunk_is_500(caplog: Any) -> None:
     client = FakeClient()
     with caplog.at_level(logging.ERROR, logger="asgi_wsgi"):
-        await WsgiToAsgi(lambda e, s: (s("200 OK", []), ["text"])[1])(
+        await WsgiToAsgi(lambda e, s: (s("200 OK", []), ["text"])[1])(  # type: ignore[arg-type, return-value]
             http_scope(), client.receive, client.send
         )
     assert client.status == 500
