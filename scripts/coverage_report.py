@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
         print(f"legs combined: {', '.join(legs) or 'none'}")
     data_files = sorted(str(p) for p in args.data.glob(".coverage.*"))
     if not data_files:
-        print(f"no coverage data in {args.data}: did the test legs run with COVERAGE_PROCESS_START?")
+        print(f"no coverage data in {args.data}: did the legs run with COVERAGE_PROCESS_START?")
         return 1
 
     combined = args.data / ".coverage"
@@ -118,7 +118,8 @@ def main(argv: list[str]) -> int:
         cov.html_report(directory=str(args.html), skip_empty=True)
 
     failed = []
-    header = f"{'package':<24}{'stmts':>7}{'miss':>6}{'branch':>8}{'brmiss':>8}{'cover':>8}{'floor':>8}"
+    header = f"{'package':<24}{'stmts':>7}{'miss':>6}{'branch':>8}{'brmiss':>8}"
+    header += f"{'cover':>8}{'floor':>8}"
     print(header)
     print("-" * len(header))
     for name, summary in totals.items():

@@ -91,7 +91,7 @@ def load_workspace(root: Path) -> dict[str, Distribution]:
         version_file = pyproject.parent / data["tool"]["hatch"]["version"]["path"]
         match = VERSION_LINE.search(version_file.read_text(encoding="utf-8"))
         if match is None:
-            message = f"{version_file} has no `__version__ = \"...\"` line"
+            message = f'{version_file} has no `__version__ = "..."` line'
             raise ValueError(message)
         name = canonicalize_name(project["name"])
         workspace[name] = Distribution(
@@ -137,7 +137,7 @@ def changelog_sections(text: str) -> dict[str, int]:
 
 def _version_of_heading(title: str) -> str | None:
     # "0.2.0", "[0.2.0]", "0.2.0 - 2026-12-01", "[0.2.0] - 2026-12-01", "0.2.0 (2026-12-01)"
-    match = re.match(r"^\[?v?(?P<version>[0-9][^\]\s]*)\]?(\s*(-|–|\().*)?$", title)
+    match = re.match(r"^\[?v?(?P<version>[0-9][^\]\s]*)\]?(\s*(-|\u2013|\().*)?$", title)
     return None if match is None else match.group("version")
 
 
