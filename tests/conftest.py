@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,3 +59,7 @@ def _stop_coverage_when_unmeasured(request: pytest.FixtureRequest) -> None:
     current = _coverage_measuring()
     if current is not None and request.node.get_closest_marker("unmeasured") is not None:
         current.stop()
+        if sys.version_info >= (3, 12):
+            # Threads that started while measuring (pooled workers, loop threads) keep
+            # coverage's trace function after stop(); this takes it from all of them.
+            threading.settrace_all_threads(None)
