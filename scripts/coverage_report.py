@@ -28,15 +28,16 @@ import coverage
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Package -> floor (percent, statements and branches together). Set a little below the
-# figure measured over the 3.9-3.13 legs, so that a change which leaves code untested fails
-# while run-to-run noise (timing-dependent branches) does not. Raise them as coverage grows.
+# Package -> floor (percent, statements and branches together), never below 90. Set 1.5-2
+# points under the figure measured over the 3.9-3.13 legs (in brackets, 2026-11-30), so that
+# a change which leaves code untested fails while run-to-run noise (timing-dependent
+# branches) does not. Raise them as coverage grows.
 FLOORS = {
-    "asgi_local": 90.0,
-    "asgi_sync": 90.0,
-    "asgi_wsgi": 90.0,
-    "asgi_stateless_server": 90.0,
-    "asgiref": 90.0,
+    "asgi_local": 95.0,  # (96.6)
+    "asgi_sync": 91.0,  # (93.0)
+    "asgi_wsgi": 91.0,  # (92.6)
+    "asgi_stateless_server": 94.0,  # (96.0)
+    "asgiref": 95.0,  # (96.6)
 }
 DISTRIBUTION_OF = {
     "asgi_local": "asgi-local",
