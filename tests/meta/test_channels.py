@@ -27,7 +27,7 @@ def _django(tmp_path_factory: pytest.TempPathFactory) -> None:
 def _consumers() -> tuple[Any, Any]:
     from channels.generic.websocket import AsyncJsonWebsocketConsumer, WebsocketConsumer
 
-    class Echo(WebsocketConsumer):  # type: ignore[misc]
+    class Echo(WebsocketConsumer):
         """Sync consumer: Channels runs its handlers through SyncToAsync."""
 
         def connect(self) -> None:
@@ -39,7 +39,7 @@ def _consumers() -> tuple[Any, Any]:
             else:
                 self.send(bytes_data=bytes_data)
 
-    class JsonCounter(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    class JsonCounter(AsyncJsonWebsocketConsumer):
         """Async JSON consumer that also touches the database via database_sync_to_async."""
 
         async def connect(self) -> None:

@@ -44,8 +44,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             response = httpx.get(f"{url}/async/", timeout=20)
         except httpx.HTTPError as exc:
             server.kill()
-            output = server.communicate()[0].decode(errors="replace")
-            pytest.fail(f"the Django server did not answer ({exc!r}); its output:\n{output}")
+            text = server.communicate()[0].decode(errors="replace")
+            pytest.fail(f"the Django server did not answer ({exc!r}); its output:\n{text}")
         assert response.status_code == 200, response.text
         yield url
     finally:

@@ -26,6 +26,8 @@ from ._support import (
     usable_afterwards,
 )
 
+pytestmark = pytest.mark.unmeasured  # run last with coverage off (tests/conftest.py)
+
 
 def add_one(x: int) -> int:
     return x + 1

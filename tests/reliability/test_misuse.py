@@ -37,7 +37,7 @@ def test_sync_to_async_on_a_coroutine_function() -> None:
 @pytest.mark.timeout(10)
 def test_local_cannot_be_subclassed() -> None:
     def subclass_and_use() -> None:
-        class Custom(Local):  # type: ignore[misc]
+        class Custom(Local):
             pass
 
         Custom()
@@ -59,7 +59,7 @@ def test_stateless_server_without_handle() -> None:
 # --- the StatelessServer loop survives crashing applications ---------------------------
 
 
-class CrashingServer(StatelessServer):  # type: ignore[misc]
+class CrashingServer(StatelessServer):
     """Creates ``total`` application instances, one message each, waiting for each in turn."""
 
     total = 200

@@ -47,7 +47,7 @@ def test_returns_an_async_to_sync_instance_with_metadata() -> None:
 
     wrapped = async_to_sync(documented)
     assert isinstance(wrapped, AsyncToSync)
-    assert wrapped.__name__ == "documented"
+    assert wrapped.__name__ == "documented"  # type: ignore[attr-defined]
     assert wrapped.__doc__ == "The docstring."
     assert wrapped.__wrapped__ is documented  # type: ignore[attr-defined]
     assert not iscoroutinefunction(wrapped)
@@ -113,12 +113,12 @@ def test_gather_inside_nested_chain_does_not_deadlock() -> None:
 
         return async_to_sync(both)()
 
-    async def top() -> int:
+    async def top() -> tuple[int, int]:
         return await asyncio.wait_for(
             asyncio.gather(sync_to_async(middle)(), sync_to_async(middle)()), 10
         )
 
-    assert async_to_sync(top)() == [10, 10]
+    assert list(async_to_sync(top)()) == [10, 10]
 
 
 @pytest.mark.timeout(20)

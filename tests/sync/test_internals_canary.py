@@ -26,7 +26,7 @@ from asgi_sync import AsyncToSync, CurrentThreadExecutor, SyncToAsync, async_to_
 async def test_thread_handler_gets_a_partial_whose_keywords_can_change() -> None:
     seen: list[Any] = []
 
-    class Patched(SyncToAsync):  # type: ignore[type-arg]
+    class Patched(SyncToAsync):
         def thread_handler(
             self, loop: Any, exc_info: Any, task_context: Any, func: Any, *args: Any, **kwargs: Any
         ) -> Any:

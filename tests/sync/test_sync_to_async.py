@@ -247,10 +247,13 @@ async def test_decorated_method() -> None:
 
 
 def test_subclassable() -> None:
-    class Mine(SyncToAsync):  # type: ignore[type-arg]
+    class Mine(SyncToAsync):
         pass
 
-    wrapped = Mine(lambda: 7)
+    def seven() -> int:
+        return 7
+
+    wrapped = Mine(seven)
 
     async def main() -> int:
         return await wrapped()
@@ -373,8 +376,8 @@ async def test_local_binding_hook_runs_in_the_carried_context() -> None:
     def spy() -> None:
         calls.append((threading.get_ident(), var.get("unset")))
 
-    original = asgi_sync.bind_context_to_current_thread
-    asgi_sync.bind_context_to_current_thread = spy
+    original = asgi_sync.bind_context_to_current_thread  # type: ignore[attr-defined]
+    asgi_sync.bind_context_to_current_thread = spy  # type: ignore[attr-defined]
     try:
         var.set("carried")
 
@@ -384,7 +387,7 @@ async def test_local_binding_hook_runs_in_the_carried_context() -> None:
 
         worker = await sync_to_async(callee)()
     finally:
-        asgi_sync.bind_context_to_current_thread = original
+        asgi_sync.bind_context_to_current_thread = original  # type: ignore[attr-defined]
     # Once on the worker inside the carried context, once here after the copy-back.
     assert calls == [(worker, "carried"), (threading.get_ident(), "changed")]
 

@@ -237,7 +237,8 @@ def test_input_shorter_than_content_length_is_a_disconnect(
 ) -> None:
     messages: list[dict[str, Any]] = []
     ended = threading.Event()
-    environ = _environ(CONTENT_LENGTH="100000", **{"wsgi.input": _Truncated(b"a" * 1000)})
+    extra: dict[str, Any] = {"wsgi.input": _Truncated(b"a" * 1000)}
+    environ = _environ(CONTENT_LENGTH="100000", **extra)
     adapter = adapter_factory(_recording_upload_app(messages, ended))
     with caplog.at_level(logging.ERROR, logger="asgi_wsgi"):
         b"".join(adapter(environ, _StartResponse()))
@@ -251,7 +252,10 @@ def test_input_shorter_than_content_length_is_a_disconnect(
 def test_failing_input_read_is_a_disconnect(adapter_factory: Any) -> None:
     messages: list[dict[str, Any]] = []
     ended = threading.Event()
-    extra = {"wsgi.input": _Truncated(b"", fail=True), "wsgi.input_terminated": True}
+    extra: dict[str, Any] = {
+        "wsgi.input": _Truncated(b"", fail=True),
+        "wsgi.input_terminated": True,
+    }
     environ = _environ(CONTENT_LENGTH="", **extra)
     adapter = adapter_factory(_recording_upload_app(messages, ended))
     with pytest.raises(OSError, match="client connection lost"):

@@ -53,7 +53,7 @@ async def test_message_shapes_match_asgiref() -> None:
 @pytest.mark.asyncio
 async def test_empty_response_sends_start_and_final_body() -> None:
     client = FakeClient()
-    await WsgiToAsgi(lambda e, s: s("204 No Content", []) and [])(
+    await WsgiToAsgi(lambda e, s: (s("204 No Content", []), [])[1])(
         http_scope(), client.receive, client.send
     )
     assert [m["type"] for m in client.sent] == ["http.response.start", "http.response.body"]
