@@ -132,9 +132,11 @@ class ThreadCall:
 
 
 class LoopThread:
-    """One of asgi_sync's pooled event-loop threads, lent out until `release`.
+    """One of asgi_sync's pooled long-running event-loop threads, lent out until `release`.
 
-    The loop runs forever on its own thread (named `asgi_sync-loop-N`). Schedule work on it
+    Unlike the per-call loops of `async_to_sync` from plain sync code (made for one call and
+    closed at its end), this loop runs until the thread leaves the pool after its idle
+    timeout, on its own thread (named `asgi_sync-loop-N`). Schedule work on it
     from other threads only (`start_task`, `loop.call_soon_threadsafe`). After `os.fork()`
     the child has no such thread: take a new `LoopThread` there.
 
