@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import weakref
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple, TypeVar
 
@@ -187,10 +188,9 @@ def _check_not_blocked_in_chain(executor: Executor) -> None:
         blocked = link[0] is executor and not link[1].done()
         link = link[2]
     if not blocked:
-        threads = _threads_of(executor)
         bridge = _current_executor.get()
-        while bridge is not None and threads and not blocked:
-            blocked = not bridge._broken and bridge._work_thread in threads
+        while bridge is not None and not blocked:
+            blocked = not bridge._broken and _is_thread_of(executor, bridge._work_thread)
             bridge = bridge._old_executor
     if blocked:
         message = (
@@ -203,10 +203,16 @@ def _check_not_blocked_in_chain(executor: Executor) -> None:
         raise RuntimeError(message)
 
 
-def _threads_of(executor: Executor) -> frozenset[threading.Thread]:
-    """The threads of a one-thread executor we know how to look into."""
+def _is_thread_of(executor: Executor, thread: threading.Thread) -> bool:
+    """Tell whether `thread` is a worker of `executor` (for executors we can look into)."""
     if isinstance(executor, _Worker):
-        return frozenset(() if executor._thread is None else (executor._thread,))
+        return executor._thread is thread
     if isinstance(executor, ThreadPoolExecutor):
-        return frozenset(executor._threads)
-    return frozenset()
+        if thread in executor._threads:
+            return True
+        # A new worker can run its first job before submit() adds it to `_threads`; its
+        # target's first argument is a weak reference to its executor while it runs.
+        args = getattr(thread, "_args", ())
+        owner = args[0] if args else None
+        return isinstance(owner, weakref.ReferenceType) and owner() is executor
+    return False
