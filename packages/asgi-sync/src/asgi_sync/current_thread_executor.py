@@ -47,11 +47,13 @@ def _queue_of_current_thread() -> _ThreadQueue:
 class CurrentThreadExecutor(Executor):
     """Run submitted callables on the thread that created the executor.
 
-    The creating thread must call :meth:`run_until_future`; while it waits there it runs
-    whatever other threads :meth:`submit`. Once its ``run_until_future`` has returned the
-    executor is finished: later submissions go to ``old_executor`` when one was given (the
-    executor of an enclosing ``async_to_sync`` on the same or an outer thread), else they
-    raise ``RuntimeError``.
+    The creating thread must call
+    [run_until_future][asgi_sync.current_thread_executor.CurrentThreadExecutor.run_until_future];
+    while it waits there it runs whatever other threads
+    [submit][asgi_sync.current_thread_executor.CurrentThreadExecutor.submit]. Once its
+    `run_until_future` has returned the executor is finished: later submissions go to
+    `old_executor` when one was given (the executor of an enclosing `async_to_sync` on the
+    same or an outer thread), else they raise `RuntimeError`.
 
     Args:
         old_executor: The executor that was current when this one was created, if any.
@@ -72,7 +74,7 @@ class CurrentThreadExecutor(Executor):
         self._entered = True
 
     def _abandon(self) -> None:
-        """Undo :meth:`_enter` when ``run_until_future`` will not be called after all."""
+        """Undo `_enter` when ``run_until_future`` will not be called after all."""
         thread_queue = self._thread_queue
         with thread_queue.lock:
             self._broken = True
