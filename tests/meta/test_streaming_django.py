@@ -38,7 +38,7 @@ def wsgi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamingS
 
 def _report(tail: bytes) -> dict[str, object]:
     _, _, text = tail.rpartition(b"\nREPORT ")
-    return json.loads(text)  # type: ignore[no-any-return]
+    return json.loads(text)
 
 
 @pytest.mark.timeout(120)
@@ -102,7 +102,7 @@ def _wait_for_file(path: pathlib.Path, seconds: float = 20) -> dict[str, int | b
         assert time.monotonic() < deadline, f"the generator's finally never ran ({path})"
         time.sleep(0.02)
     time.sleep(0.05)  # written in one call, but let the writer finish
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    return json.loads(path.read_text())
 
 
 @pytest.mark.timeout(120)

@@ -37,7 +37,7 @@ def test_sync_to_async_on_a_coroutine_function() -> None:
 @pytest.mark.timeout(10)
 def test_local_cannot_be_subclassed() -> None:
     def subclass_and_use() -> None:
-        class Custom(Local):
+        class Custom(Local):  # type: ignore[misc]  # deliberately: Local is final
             pass
 
         Custom()

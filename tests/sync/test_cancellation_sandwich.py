@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 import pytest
 
@@ -26,7 +26,9 @@ class Probe:
         self.loop.call_soon_threadsafe(self.inner_started.set)
 
 
-def sync_middle(probe: Probe, inner: Callable[[], object], then_call: bool = False) -> str:
+def sync_middle(
+    probe: Probe, inner: Callable[[], Awaitable[object]], then_call: bool = False
+) -> str:
     """The sync filling: wait in async_to_sync(inner), then report what it saw."""
     try:
         outcome = f"inner returned {async_to_sync(inner)()!r}"
@@ -48,7 +50,7 @@ def sync_middle(probe: Probe, inner: Callable[[], object], then_call: bool = Fal
     return f"sync done after {outcome}"
 
 
-async def cancel_when_inner_started(task: asyncio.Task[str], probe: Probe) -> None:
+async def cancel_when_inner_started(task: asyncio.Task[Any], probe: Probe) -> None:
     await asyncio.wait_for(probe.inner_started.wait(), 5)
     task.cancel()
 

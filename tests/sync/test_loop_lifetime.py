@@ -228,10 +228,10 @@ def test_force_new_loop_inside_sync_to_async_gets_a_closed_fresh_loop() -> None:
 def test_a_changed_event_loop_policy_applies_to_the_next_call() -> None:
     """A loop made ahead of time under the old policy is not used."""
 
-    class Marked(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+    class Marked(asyncio.SelectorEventLoop):
         pass
 
-    class Policy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+    class Policy(asyncio.DefaultEventLoopPolicy):
         def new_event_loop(self) -> asyncio.AbstractEventLoop:
             return Marked()
 
@@ -249,7 +249,7 @@ def test_a_changed_event_loop_policy_applies_to_the_next_call() -> None:
 @pytest.mark.timeout(10)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # event loop policies, 3.14+
 def test_a_loop_that_cannot_be_made_is_the_callers_error() -> None:
-    class Failing(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+    class Failing(asyncio.DefaultEventLoopPolicy):
         def new_event_loop(self) -> asyncio.AbstractEventLoop:
             raise OSError("no loop for you")
 

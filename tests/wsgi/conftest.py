@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
+
+from asgi_sync.typing import ASGIReceiveEvent, ASGISendEvent, HTTPScope
 
 
-def http_scope(**overrides: Any) -> dict[str, Any]:
+def http_scope(**overrides: Any) -> HTTPScope:
+    """An ASGI ``http`` scope for ``GET /``, with `overrides` replacing or adding keys.
+
+    The overrides are not checked against [HTTPScope][asgi_sync.typing.HTTPScope]: tests use
+    them to pass values a server could send but the TypedDict does not describe.
+    """
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -23,14 +30,14 @@ def http_scope(**overrides: Any) -> dict[str, Any]:
         "client": ("127.0.0.1", 5555),
     }
     scope.update(overrides)
-    return scope
+    return cast(HTTPScope, scope)
 
 
 class FakeClient:
     """Feeds request messages to receive() and records what send() got."""
 
     def __init__(self, bodies: Iterable[bytes] = (b"",)) -> None:
-        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.incoming: asyncio.Queue[ASGIReceiveEvent] = asyncio.Queue()
         chunks = list(bodies)
         for index, chunk in enumerate(chunks):
             self.incoming.put_nowait(
@@ -39,10 +46,10 @@ class FakeClient:
         self.sent: list[dict[str, Any]] = []
         self.sent_event = asyncio.Event()
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> ASGIReceiveEvent:
         return await self.incoming.get()
 
-    async def send(self, message: Any) -> None:
+    async def send(self, message: ASGISendEvent) -> None:
         self.sent.append(dict(message))
         self.sent_event.set()
 

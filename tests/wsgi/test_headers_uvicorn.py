@@ -33,7 +33,7 @@ def _exchange(port: int, request: bytes) -> bytes:
     """Send a raw request and read the raw response until the server closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             data = sock.recv(65536)
             if not data:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -84,7 +85,7 @@ def test_pool_starts_fresh_in_a_forked_child(monkeypatch: Any) -> None:
 
     pool.submit(busy)
     assert started.wait(5)
-    monkeypatch.setattr(_pool.os, "getpid", lambda: -12345)
+    monkeypatch.setattr(os, "getpid", lambda: -12345)
     again = threading.Event()
     pool.submit(again.set)  # in the parent it would wait for `busy`
     assert again.wait(5)

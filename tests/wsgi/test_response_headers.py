@@ -461,7 +461,9 @@ def test_asgi_bad_status_is_refused(
 
 @pytest.mark.timeout(20)
 def test_asgi_good_headers_pass_unchanged(serve_asgi: Any) -> None:
-    headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in GOOD_HEADERS]
+    headers: list[tuple[bytes, bytes | bytearray]] = [
+        (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in GOOD_HEADERS
+    ]
     headers.append((b"x-bytearray", bytearray(b"fine")))
     start = {"type": "http.response.start", "status": 299, "headers": headers}
     start_response, body, seen = serve_asgi(start)

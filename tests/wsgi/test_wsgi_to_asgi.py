@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from asgi_sync.typing import ASGIReceiveEvent, LifespanScope, WebSocketScope
 from asgi_wsgi import ClientDisconnected, WsgiToAsgi
 
 from .conftest import FakeClient, http_scope
@@ -121,7 +122,7 @@ async def test_request_body_backpressure_bounds_buffer() -> None:
     window_full = asyncio.Event()  # 4 chunks received: one window buffered
     overrun = asyncio.Event()  # more than about one window received
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> ASGIReceiveEvent:
         nonlocal received
         received += 1
         if received >= 4:
@@ -299,11 +300,14 @@ async def test_app_exception_in_call_propagates(caplog: Any) -> None:
 
 @pytest.mark.asyncio
 async def test_non_bytes_chunk_raises() -> None:
+    def app(environ: Any, start_response: Any) -> list[str]:
+        start_response("200 OK", [])
+        return ["text"]
+
     client = FakeClient()
     with pytest.raises(TypeError, match="must be bytes, not str: 'text'"):
-        await WsgiToAsgi(lambda e, s: (s("200 OK", []), ["text"])[1])(
-            http_scope(), client.receive, client.send
-        )
+        # deliberately not a WSGI app: its chunks are str
+        await WsgiToAsgi(app)(http_scope(), client.receive, client.send)  # type: ignore[arg-type]
     assert client.sent == []
 
 
@@ -492,7 +496,8 @@ async def test_lifespan_is_acknowledged() -> None:
     async def send(message: Any) -> None:
         sent.append(message)
 
-    await asyncio.wait_for(WsgiToAsgi(lambda e, s: [])({"type": "lifespan"}, incoming.get, send), 5)
+    lifespan: LifespanScope = {"type": "lifespan", "asgi": {"version": "3.0"}}
+    await asyncio.wait_for(WsgiToAsgi(lambda e, s: [])(lifespan, incoming.get, send), 5)
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
 
 
@@ -506,7 +511,13 @@ async def test_websocket_is_closed() -> None:
         sent.append(message)
 
     adapter = WsgiToAsgi(lambda e, s: [])
-    await asyncio.wait_for(adapter({"type": "websocket"}, incoming.get, send), 5)
+    websocket: WebSocketScope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "path": "/",
+        "headers": [],
+    }
+    await asyncio.wait_for(adapter(websocket, incoming.get, send), 5)
     assert sent == [{"type": "websocket.close", "code": 1000}]
 
 
@@ -519,4 +530,4 @@ async def test_unknown_scope_type_is_rejected() -> None:
         raise AssertionError
 
     with pytest.raises(ValueError, match="cannot serve a 'mqtt' scope"):
-        await WsgiToAsgi(lambda e, s: [])({"type": "mqtt"}, receive, send)
+        await WsgiToAsgi(lambda e, s: [])({"type": "mqtt"}, receive, send)  # type: ignore[arg-type]

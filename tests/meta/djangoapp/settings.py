@@ -18,7 +18,9 @@ DATABASES = {
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+}
 if os.environ.get("ASGIREF_META_TEST_REDIS"):  # tests/meta/test_channels_redis.py
     CHANNEL_LAYERS = {
         "default": {
