@@ -208,7 +208,13 @@ def _run_on_pooled_thread(work: Callable[[], None]) -> None:
     The pool grows instead of queueing, so sync code blocked in ``async_to_sync`` can never
     starve the calls it waits for (a fixed-size executor can deadlock that way).
     """
-    worker = _acquire_worker()
+    worker: _Worker | None = None
+    with _pool_lock:  # _acquire_worker inlined: this runs once per WSGI request
+        if _idle_workers:
+            worker = _idle_workers.pop()
+            worker._in_pool = False
+    if worker is None:
+        worker = _Worker(f"asgi_sync-worker-{next(_counter)}", _idle_workers)
 
     def work_then_return() -> None:
         work()  # never raises
