@@ -72,7 +72,7 @@ def http_targets(http: Dict[str, Any]) -> List[Check]:
     checks: List[Check] = []
     small = http.get("wrk", {}).get("GET 13 B", {})
     ours = small.get("asgi_wsgi", {}).get("rps")
-    for other, limit in (("native ASGI", 0.45), ("a2wsgi", 1.5)):
+    for other, limit in (("native ASGI", 0.50), ("a2wsgi", 2.5)):
         base = small.get(other, {}).get("rps")
         ratio = ours / base if ours and base else None
         checks.append(

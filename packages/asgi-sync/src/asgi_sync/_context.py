@@ -67,7 +67,7 @@ class _TaskContext(List["asyncio.Task[Any]"]):
     __slots__ = ("cancelled", "outcomes")
 
     def __init__(self) -> None:
-        super().__init__()
+        # No list.__init__ call: the list starts empty (this runs once per WSGI request).
         self.cancelled = False
         self.outcomes: Dict[asyncio.Task[Any], Future[Any]] = {}
 

@@ -118,6 +118,9 @@ class ThreadCall:
             snapshot: A `contextvars.copy_context()` the sync code took on its thread; `None`
                 uses the call's context itself, only once the sync code has finished.
         """
+        if snapshot is not None and snapshot == self._seen:
+            self._seen = snapshot  # nothing changed (one pointer comparison): the common case
+            return
         result = self.context if snapshot is None else snapshot
         if _copy_back(result, self._seen):
             bind_context_to_current_thread()

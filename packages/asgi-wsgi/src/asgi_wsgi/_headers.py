@@ -153,7 +153,7 @@ def add_request_headers(
                 dropped = []
             dropped.append(bytes(raw_name))
             continue
-        key = _environ_key(raw_name)
+        key = _ENVIRON_KEYS.get(raw_name) or _environ_key(raw_name)  # no call when cached
         value = bytes(raw_value).decode("latin-1")
         values = found.get(key)
         if values is None:
@@ -250,18 +250,26 @@ def encode_response_headers(response_headers: object) -> list[tuple[bytes, bytes
         ValueError: A name is not a token, a name or value holds CR, LF or NUL, or a value is
             not encodable as latin-1.
     """
+    # One pass that encodes and checks; a suspect header only sets a flag, so the slow checks
+    # (and their errors, which must not be mistaken for encoding errors) run after the loop.
+    encoded: list[tuple[bytes, bytes]] = []
+    append = encoded.append
+    suspect = False
     try:
-        encoded = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in response_headers  # type: ignore[attr-defined]
-        ]
+        for name, value in response_headers:  # type: ignore[attr-defined]
+            key = name.lower().encode("latin-1")
+            data = value.encode("latin-1")
+            append((key, data))
+            if key not in _GOOD_NAMES or _FORBIDDEN_IN_VALUE(data) is not None:
+                suspect = True
     except (AttributeError, TypeError, ValueError):
         raise _explain_wsgi_headers(response_headers) from None
-    for name, value in encoded:
-        if name not in _GOOD_NAMES:
-            _check_name(name)
-        if _FORBIDDEN_IN_VALUE(value) is not None:
-            _check_value(name, value)
+    if suspect:
+        for key, data in encoded:
+            if key not in _GOOD_NAMES:
+                _check_name(key)
+            if _FORBIDDEN_IN_VALUE(data) is not None:
+                _check_value(key, data)
     return encoded
 
 

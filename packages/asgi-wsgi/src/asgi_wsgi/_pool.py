@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections import deque
+from functools import partial
 from typing import Callable
 
 from asgi_sync.threads import run_in_pooled_thread
@@ -32,22 +34,24 @@ class _Pool:
         self._lock = threading.Lock()
         self._running = 0
         self._waiting: deque[_Job] = deque()
-        self._pid = os.getpid()
+        _pools.add(self)
 
     def submit(self, job: _Job) -> None:
         """Run `job()` on a pooled thread now, or once a running job finishes."""
-        with self._lock:
-            if self._pid != os.getpid():
-                self._forget_parent()
+        lock = self._lock
+        lock.acquire()  # acquire/release: half the cost of `with` (this runs per request)
+        try:
             if self._running >= self.max_workers:
                 self._waiting.append(job)
                 return
             self._running += 1
-        run_in_pooled_thread(lambda: self._work(job))
+        finally:
+            lock.release()
+        run_in_pooled_thread(partial(self._work, job))  # a partial: no extra Python frame
 
     def _forget_parent(self) -> None:
-        # Called with the lock held, in a forked child.
-        self._pid = os.getpid()
+        # In a forked child, right after fork() (no other thread runs there yet).
+        self._lock = threading.Lock()
         self._running = 0
         self._waiting.clear()
 
@@ -58,12 +62,29 @@ class _Pool:
                 job()
             except BaseException:
                 logger.exception("Unexpected error in an asgi-wsgi job")
-            with self._lock:
+            lock = self._lock
+            lock.acquire()
+            try:
                 if not self._waiting:
                     self._running -= 1
                     return
                 job = self._waiting.popleft()
+            finally:
+                lock.release()
 
+
+# Every pool, so a forked child can reset them all at once instead of each submit() comparing
+# os.getpid() (a system call per request).
+_pools: weakref.WeakSet[_Pool] = weakref.WeakSet()
+
+
+def _forget_parent_pools() -> None:
+    for pool in list(_pools):
+        pool._forget_parent()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_pools)
 
 _DEFAULT_MAX_WORKERS = 40
 _default_pool = _Pool(_DEFAULT_MAX_WORKERS)

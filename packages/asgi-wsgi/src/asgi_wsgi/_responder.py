@@ -14,21 +14,13 @@ from typing import Callable, Optional, Tuple, Type
 
 from asgi_sync.typing import HTTPResponseStartEvent
 from asgi_wsgi import _headers
+from asgi_wsgi._headers import _GOOD_STATUS
 from asgi_wsgi._streams import _Done, _Item, _Response
 from asgi_wsgi._types import ClientDisconnected, Environ, SendEvent, WSGIApp
 
 logger = logging.getLogger("asgi_wsgi")
 
 _ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
-
-
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    # The last Content-Length header counts; one that is not a number sets no cap.
-    length: int | None = None
-    for name, value in headers:
-        if name == b"content-length":
-            length = int(value) if value.isdigit() else None
-    return length
 
 
 class _WsgiCall:
@@ -40,6 +32,23 @@ class _WsgiCall:
     `http.response.body` message with `more_body=True`; a bare final body message ends it.
     A `Content-Length` caps the body: the chunk crossing it is truncated and iteration stops.
     """
+
+    __slots__ = (
+        "application",
+        "capped",
+        "context",
+        "empties",
+        "environ",
+        "headers",
+        "held",
+        "held_size",
+        "length",
+        "response",
+        "sent",
+        "started",
+        "status",
+        "truncated",
+    )
 
     def __init__(self, application: WSGIApp, environ: Environ, response: _Response) -> None:
         self.application = application
@@ -79,10 +88,17 @@ class _WsgiCall:
             )
             raise RuntimeError(message)
         # PEP 3333: check here, so the error is raised inside the application's own call.
-        code = _headers.status_code(status)
+        code = _GOOD_STATUS.get(status) if type(status) is str else None  # cached: no call
+        if code is None:
+            code = _headers.status_code(status)
         headers = _headers.encode_response_headers(response_headers)
         self.status, self.headers = code, headers
-        self.length = _content_length(headers)
+        # The last Content-Length header counts; one that is not a number sets no cap.
+        length: int | None = None
+        for name, value in headers:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else None
+        self.length = length
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -116,7 +132,13 @@ class _WsgiCall:
             message = "the WSGI application produced body data before calling start_response()"
             raise RuntimeError(message)
         body: SendEvent = {"type": "http.response.body", "body": chunk, "more_body": True}
-        if self.started:
+        held = self.held
+        if held is not None:  # _push's first branch, inlined: one call less per chunk
+            if not self.started:
+                held.extend(self._start_messages())
+            held.append(body)
+            self.held_size += len(chunk)
+        elif self.started:
             self._push([body], len(chunk))
         else:
             self._push([*self._start_messages(), body], len(chunk))
@@ -140,6 +162,8 @@ class _WsgiCall:
             "status": self.status,
             "headers": self.headers,
         }
+        if not self.empties:
+            return [start]
         empties: list[SendEvent] = [
             {"type": "http.response.body", "body": b"", "more_body": True}
             for _ in range(self.empties)
@@ -147,6 +171,12 @@ class _WsgiCall:
         return [start, *empties]
 
     def _push(self, messages: list[SendEvent], size: int) -> None:
+        if self.held is not None:
+            # Iterating a list or tuple runs no application code, so the context cannot change
+            # until the batch is handed off: one snapshot then covers all of it.
+            self.held.extend(messages)
+            self.held_size += size
+            return
         items: list[_Item] = []
         context = contextvars.copy_context()
         if context != self.context:
@@ -154,11 +184,7 @@ class _WsgiCall:
             self.context = context
             items.append(context)
         items.extend(messages)
-        if self.held is not None:
-            self.held.extend(items)
-            self.held_size += size
-        else:
-            self.response.push(*items, size=size)
+        self.response.push(*items, size=size)
 
     # --- the call ------------------------------------------------------------------------
     def __call__(self) -> None:
@@ -185,12 +211,13 @@ class _WsgiCall:
             close = getattr(result, "close", None)
             if self.held is not None:
                 held, self.held = self.held, None
+                context = contextvars.copy_context()
                 if close is None:
                     # Everything in one hand-off: the messages, the final one and the end.
-                    assert self.context is not None  # _push took a snapshot
-                    response.finish(*held, _Done(None, self.context), size=self.held_size)
+                    response.finish(context, *held, _Done(None, context), size=self.held_size)
                     return
-                response.push(*held, size=self.held_size)
+                self.context = context
+                response.push(context, *held, size=self.held_size)
             ended = True
             if close is not None:
                 close()

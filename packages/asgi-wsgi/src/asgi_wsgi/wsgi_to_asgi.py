@@ -13,6 +13,7 @@ import contextvars
 import io
 import logging
 import sys
+from functools import partial
 from typing import Any
 
 from asgi_sync.threads import ThreadCall
@@ -151,7 +152,7 @@ class WsgiToAsgiInstance:
         # The WSGI side runs in a fresh copy of this task's context, taken now.
         call = ThreadCall()
         job = _WsgiCall(self.wsgi_application, environ, response)
-        self._pool.submit(lambda: call.run(job))
+        self._pool.submit(partial(call.run, job))
         await self._drain(call, response, stream, pump, receive, send)
 
     async def _drain(
@@ -166,6 +167,7 @@ class WsgiToAsgiInstance:
         """Send what the WSGI thread produces until it is done (on the loop, in the task)."""
         watcher: asyncio.Future[ReceiveEvent] | None = None
         started = False
+        snapshot: contextvars.Context | None = None  # the last one copied back
         try:
             while True:
                 items = response.take()
@@ -178,16 +180,21 @@ class WsgiToAsgiInstance:
                     continue
                 for item in items:
                     if isinstance(item, _Done):
-                        call.copy_back(item.context)
-                        self._finished(item.error, started, response)
+                        if item.context is not snapshot:
+                            call.copy_back(item.context)
+                        if item.error is not None:
+                            self._finished(item.error, started, response)
                         return
                     if isinstance(item, contextvars.Context):
                         # The WSGI side's context as it was when it produced what follows.
                         call.copy_back(item)
+                        snapshot = item
                     elif item["type"] == "http.response.body":
                         if not response.disconnected:
                             await send(item)
-                        response.sent(len(item.get("body", b"")))
+                        size = len(item.get("body", b""))
+                        if size:  # sent(0) would change nothing
+                            response.sent(size)
                     else:  # http.response.start
                         started = True
                         if not response.disconnected:
@@ -210,9 +217,9 @@ class WsgiToAsgiInstance:
             if pump is not None and not pump.done():
                 pump.cancel()
 
-    def _finished(self, error: BaseException | None, started: bool, response: _Response) -> None:
+    def _finished(self, error: BaseException, started: bool, response: _Response) -> None:
         """Raise what the WSGI side raised, unless the client is gone anyway."""
-        if error is None or response.disconnected or isinstance(error, ClientDisconnected):
+        if response.disconnected or isinstance(error, ClientDisconnected):
             return
         if started:
             logger.error(
