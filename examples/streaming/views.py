@@ -48,7 +48,11 @@ class _Trace:
                 "view_thread": self.view_thread,
                 "completed": completed,
             }
-            pathlib.Path(self.finally_file).write_text(json.dumps(data))
+            # Written aside and renamed into place, so a reader never sees half of it.
+            target = pathlib.Path(self.finally_file)
+            partial = target.with_name(target.name + ".partial")
+            partial.write_text(json.dumps(data))
+            partial.replace(target)
 
     def note(self, orm_thread: bool = True) -> None:
         thread = threading.get_ident()

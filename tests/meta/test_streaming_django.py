@@ -101,7 +101,6 @@ def _wait_for_file(path: pathlib.Path, seconds: float = 20) -> dict[str, int | b
     while not path.exists():
         assert time.monotonic() < deadline, f"the generator's finally never ran ({path})"
         time.sleep(0.02)
-    time.sleep(0.05)  # written in one call, but let the writer finish
     return json.loads(path.read_text())
 
 
