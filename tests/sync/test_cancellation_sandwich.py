@@ -140,7 +140,7 @@ async def test_inner_cancelled_raises_at_once_without_waiting_for_the_sync_code(
     await cancel_when_inner_started(task, probe)
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(task), 2)  # the sync code still waits
-    assert not probe.release_sync.is_set()
+    assert not probe.finished.is_set()  # the sync code is still waiting
     probe.release_sync.set()
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, probe.finished.wait, 5)
@@ -165,7 +165,7 @@ async def test_inner_exception_on_cancellation_is_raised_at_once() -> None:
     await cancel_when_inner_started(task, probe)
     with pytest.raises(KeyError, match=r"cleanup failed"):
         await asyncio.wait_for(asyncio.shield(task), 2)
-    assert not probe.release_sync.is_set()
+    assert not probe.finished.is_set()  # the sync code is still waiting
     probe.release_sync.set()
 
 
