@@ -8,11 +8,7 @@ loop the way asgiref (and `asyncio.run`) does, or pools and connections pile up.
 from __future__ import annotations
 
 import gc
-import os
 import pathlib
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,9 +19,8 @@ import httpx
 import pytest
 
 from asgiref.sync import async_to_sync
+from tests.meta._djangoapp_server import serve_djangoapp
 from tests.server.conftest import redis_url as redis_url
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _layer(url: str) -> Any:
@@ -100,36 +95,9 @@ def test_group_send_from_several_threads(redis_url: str) -> None:
 @pytest.fixture
 def django_url(redis_url: str, tmp_path: pathlib.Path) -> Iterator[str]:
     """uvicorn serving tests.meta.djangoapp with channels_redis as its channel layer."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    port = listener.getsockname()[1]
-    env = {
-        **os.environ,
-        "ASGIREF_META_TEST_DB": str(tmp_path / "db.sqlite3"),
-        "ASGIREF_META_TEST_REDIS": redis_url,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.meta.djangoapp.serve", str(listener.fileno())],
-        pass_fds=[listener.fileno()],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    listener.close()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            output, _ = server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            output, _ = server.communicate()
-        if server.returncode not in (0, -15):
-            print(output.decode(errors="replace"))
+    database = tmp_path / "db.sqlite3"
+    with serve_djangoapp(database, ASGIREF_META_TEST_REDIS=redis_url) as (url, _):
+        yield url
 
 
 @pytest.mark.timeout(90)

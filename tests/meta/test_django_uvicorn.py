@@ -3,43 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import pathlib
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.meta._djangoapp_server import serve_djangoapp
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """uvicorn serving tests.meta.djangoapp in a subprocess, on a socket we bound first."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    port = listener.getsockname()[1]
-    env = {
-        **os.environ,
-        "ASGIREF_META_TEST_DB": str(tmp_path_factory.mktemp("django") / "db.sqlite3"),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.meta.djangoapp.serve", str(listener.fileno())],
-        pass_fds=[listener.fileno()],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    listener.close()  # the server holds its own copy
-    url = f"http://127.0.0.1:{port}"
-    try:
-        # The socket is already listening: the first request waits for Django to be ready.
+    """uvicorn serving tests.meta.djangoapp in a subprocess."""
+    database = tmp_path_factory.mktemp("django") / "db.sqlite3"
+    with serve_djangoapp(database) as (url, server):
+        # The first request waits for Django to be ready.
         try:
             response = httpx.get(f"{url}/async/", timeout=20)
         except httpx.HTTPError as exc:
@@ -48,15 +25,6 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"the Django server did not answer ({exc!r}); its output:\n{text}")
         assert response.status_code == 200, response.text
         yield url
-    finally:
-        server.terminate()
-        try:
-            output, _ = server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            output, _ = server.communicate()
-        if server.returncode not in (0, -15):
-            print(output.decode(errors="replace"))
 
 
 @pytest.mark.timeout(30)
