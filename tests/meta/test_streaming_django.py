@@ -41,6 +41,16 @@ def _report(tail: bytes) -> dict[str, object]:
     return json.loads(text)
 
 
+def _assert_bridged_bounded_and_plain_held_whole(server: StreamingServer, rows: str) -> None:
+    server.fetch(f"{rows}/bridged?bytes={MIB}")  # warm up
+    bridged = server.fetch(f"{rows}/bridged?bytes={SIZE}", watch=True)
+    plain = server.fetch(f"{rows}/plain?bytes={SIZE}", watch=True)
+    assert bridged.size == plain.size == SIZE
+    assert bridged.rss_growth < 16 * MIB, bridged
+    # The same measurement sees the server hold the unbridged body whole.
+    assert plain.rss_growth > SIZE * 3 // 4, plain
+
+
 @pytest.mark.timeout(120)
 def test_asgi_first_byte_arrives_while_the_generator_waits(
     asgi_server: StreamingServer, tmp_path: pathlib.Path
@@ -62,13 +72,7 @@ def test_asgi_first_byte_arrives_while_the_generator_waits(
 def test_asgi_memory_stays_bounded_where_a_plain_generator_is_held_whole(
     asgi_server: StreamingServer,
 ) -> None:
-    asgi_server.fetch(f"/sync-rows/bridged?bytes={MIB}")  # warm up
-    bridged = asgi_server.fetch(f"/sync-rows/bridged?bytes={SIZE}", watch=True)
-    plain = asgi_server.fetch(f"/sync-rows/plain?bytes={SIZE}", watch=True)
-    assert bridged.size == plain.size == SIZE
-    assert bridged.rss_growth < 16 * MIB, bridged
-    # The same measurement sees Django hold the unbridged body whole.
-    assert plain.rss_growth > SIZE * 3 // 4, plain
+    _assert_bridged_bounded_and_plain_held_whole(asgi_server, "/sync-rows")
 
 
 @pytest.mark.timeout(120)
@@ -88,12 +92,7 @@ def test_wsgi_first_byte_arrives_while_the_async_generator_waits(
 def test_wsgi_memory_stays_bounded_where_a_plain_async_generator_is_held_whole(
     wsgi_server: StreamingServer,
 ) -> None:
-    wsgi_server.fetch(f"/async-rows/bridged?bytes={MIB}")  # warm up
-    bridged = wsgi_server.fetch(f"/async-rows/bridged?bytes={SIZE}", watch=True)
-    plain = wsgi_server.fetch(f"/async-rows/plain?bytes={SIZE}", watch=True)
-    assert bridged.size == plain.size == SIZE
-    assert bridged.rss_growth < 16 * MIB, bridged
-    assert plain.rss_growth > SIZE * 3 // 4, plain
+    _assert_bridged_bounded_and_plain_held_whole(wsgi_server, "/async-rows")
 
 
 def _wait_for_file(path: pathlib.Path, seconds: float = 20) -> dict[str, int | bool]:
