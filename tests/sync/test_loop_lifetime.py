@@ -304,7 +304,8 @@ def test_async_single_thread_context_keeps_a_loop_bound_object_usable() -> None:
 def test_async_single_thread_context_cancels_leftovers_per_call_and_shuts_down_on_exit() -> None:
     steps: list[str] = []
 
-    async def background() -> None:
+    async def background(started: asyncio.Event) -> None:
+        started.set()
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
@@ -321,11 +322,12 @@ def test_async_single_thread_context_cancels_leftovers_per_call_and_shuts_down_o
     kept: list[AsyncIterator[int]] = []
 
     async def main() -> None:
-        asyncio.get_running_loop().create_task(background())
+        started = asyncio.Event()
+        asyncio.get_running_loop().create_task(background(started))
         generator = numbers()
         kept.append(generator)
         await generator.__anext__()
-        await asyncio.sleep(0)  # let the task start
+        await started.wait()  # in its try: cancelling it now runs its except
 
     with AsyncSingleThreadContext():
         async_to_sync(main)()
