@@ -42,7 +42,8 @@ def test_every_call_gets_a_new_loop() -> None:
 def test_a_leftover_task_is_cancelled_and_awaited_before_the_call_returns() -> None:
     steps: list[str] = []
 
-    async def background() -> None:
+    async def background(started: asyncio.Event) -> None:
+        started.set()
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
@@ -52,8 +53,9 @@ def test_a_leftover_task_is_cancelled_and_awaited_before_the_call_returns() -> N
             raise
 
     async def main() -> None:
-        asyncio.get_running_loop().create_task(background())
-        await asyncio.sleep(0)
+        started = asyncio.Event()
+        asyncio.get_running_loop().create_task(background(started))
+        await started.wait()
 
     async_to_sync(main)()
     assert steps == ["cancelled", "cleaned up"]
@@ -64,7 +66,8 @@ def test_an_error_of_a_leftover_task_goes_to_the_loops_exception_handler() -> No
     reported: list[dict[str, Any]] = []
     leftovers: list[asyncio.Task[None]] = []
 
-    async def stubborn() -> None:
+    async def stubborn(started: asyncio.Event) -> None:
+        started.set()
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
@@ -73,8 +76,9 @@ def test_an_error_of_a_leftover_task_goes_to_the_loops_exception_handler() -> No
     async def main() -> None:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda _, context: reported.append(context))
-        leftovers.append(loop.create_task(stubborn()))
-        await asyncio.sleep(0)
+        started = asyncio.Event()
+        leftovers.append(loop.create_task(stubborn(started)))
+        await started.wait()
 
     async_to_sync(main)()
     assert [c["message"] for c in reported] == [
