@@ -300,18 +300,17 @@ class WsgiToAsgi:
         self.header_map = _headers.check_header_map(header_map)
         self.serialize = serialize
         if serialize:
-            self._pool = _Pool(1)
+            pool = _Pool(1)
         elif max_workers is None:
-            self._pool = _default_pool
+            pool = _default_pool
         else:
-            self._pool = _Pool(max_workers)
-        self._window = window
+            pool = _Pool(max_workers)
         # The instance holds no per-request state: one serves every request.
         self._instance = WsgiToAsgiInstance(
             wsgi_application,
             duplicate_header_limit,
             header_map=self.header_map,
-            pool=self._pool,
+            pool=pool,
             window=window,
             multithread=not serialize,
         )
@@ -319,7 +318,7 @@ class WsgiToAsgi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; ``http`` requests run on a worker thread."""
         kind: str = scope["type"]  # servers may send scope types of their own
-        if scope["type"] == "http":
+        if kind == "http":
             await self._instance(scope, receive, send)
             return
         if kind == "lifespan":
