@@ -89,13 +89,14 @@ class WsgiToAsgiInstance:
                 name contains ``_``.
         """
         root_path: str = scope.get("root_path", "") or ""
+        script_name = root_path.rstrip("/")
         path: str = scope["path"]
-        if root_path and (path == root_path or path.startswith(root_path.rstrip("/") + "/")):
-            path = path[len(root_path.rstrip("/")) :]
+        if root_path and (path == root_path or path.startswith(script_name + "/")):
+            path = path[len(script_name) :]
         scheme = scope.get("scheme", "http") or "http"
         environ: Environ = {
             "REQUEST_METHOD": scope["method"],
-            "SCRIPT_NAME": _latin1(root_path.rstrip("/")),
+            "SCRIPT_NAME": _latin1(script_name),
             "PATH_INFO": _latin1(path),
             "QUERY_STRING": bytes(scope.get("query_string", b"")).decode("latin-1"),
             "SERVER_PROTOCOL": "HTTP/" + str(scope.get("http_version", "1.1")),
