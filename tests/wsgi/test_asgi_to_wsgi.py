@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from asgi_wsgi import AsgiToWsgi
+from asgi_wsgi import AsgiToWsgi, asgi_to_wsgi
 
 
 def _environ(body: bytes = b"", **extra: Any) -> dict[str, Any]:
@@ -170,6 +170,39 @@ def test_lifespan_runs_once_at_start_and_at_close() -> None:
     assert events == ["lifespan.startup"]
     adapter.close()
     assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+@pytest.mark.timeout(20)
+def test_forked_child_takes_a_new_loop_and_starts_again() -> None:
+    """Simulate fork() by running the at-fork hook: the next request starts a new lifespan."""
+    events: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                events.append(message["type"])
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    adapter = AsgiToWsgi(app, lifespan_timeout=5)
+    assert b"".join(adapter(_environ(), _StartResponse())) == b"ok"
+    parent_loop, parent_lifespan = adapter._loop_thread, adapter._lifespan
+    assert parent_loop is not None
+    assert parent_lifespan is not None
+    try:
+        asgi_to_wsgi._forget_parent_adapters()  # what os.register_at_fork runs in a child
+        assert b"".join(adapter(_environ(), _StartResponse())) == b"ok"
+        assert adapter._loop_thread is not parent_loop
+        assert events == ["lifespan.startup", "lifespan.startup"]
+        adapter.close()
+        assert events == ["lifespan.startup", "lifespan.startup", "lifespan.shutdown"]
+    finally:  # in a real child the parent's loop is gone; here it is still ours to end
+        parent_lifespan.shutdown()
+        parent_loop.release()
 
 
 class _RejectingStartResponse(_StartResponse):

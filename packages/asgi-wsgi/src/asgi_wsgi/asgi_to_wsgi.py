@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any, TypeVar, Union, cast
 
@@ -192,21 +193,27 @@ class AsgiToWsgi:
         self.lifespan_timeout = lifespan_timeout
         self._loop_thread: LoopThread | None = None
         self._lifespan: _Lifespan | None = None
-        self._pid = -1
         self._lock = threading.Lock()
+        _adapters.add(self)
+
+    def _forget_parent(self) -> None:
+        # In a forked child, right after fork(): the parent's loop thread does not exist here,
+        # so the next request takes a new one (and runs lifespan startup in this process).
+        self._lock = threading.Lock()
+        self._loop_thread = None
+        self._lifespan = None
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         loop_thread = self._loop_thread
-        if loop_thread is None or self._pid != os.getpid():
+        if loop_thread is None:
             with self._lock:
-                if self._loop_thread is None or self._pid != os.getpid():
+                loop_thread = self._loop_thread
+                if loop_thread is None:
                     loop_thread = LoopThread()
                     lifespan = _Lifespan(self.application, loop_thread.loop, self.lifespan_timeout)
                     self._loop_thread, self._lifespan = loop_thread, lifespan
-                    self._pid = os.getpid()
                     atexit.register(self.close)
                     lifespan.startup()
-                loop_thread = self._loop_thread
         return loop_thread.loop
 
     def close(self) -> None:
@@ -214,7 +221,7 @@ class AsgiToWsgi:
         with self._lock:
             loop_thread, self._loop_thread = self._loop_thread, None
             lifespan, self._lifespan = self._lifespan, None
-        if loop_thread is not None and self._pid == os.getpid():
+        if loop_thread is not None:
             if lifespan is not None:
                 lifespan.shutdown()
             loop_thread.release()
@@ -362,6 +369,20 @@ class AsgiToWsgi:
                 # The WSGI server closed us early (client gone) or raised: tell the application.
                 exchange.disconnected = True
             loop.call_soon_threadsafe(exchange.wake, unanswered, unacknowledged)
+
+
+# Every adapter, so a forked child can drop the parent's loop threads at once instead of each
+# request comparing os.getpid() (a system call per request); the same scheme as `_pool`.
+_adapters: weakref.WeakSet[AsgiToWsgi] = weakref.WeakSet()
+
+
+def _forget_parent_adapters() -> None:
+    for adapter in list(_adapters):
+        adapter._forget_parent()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_adapters)
 
 
 def _answer(

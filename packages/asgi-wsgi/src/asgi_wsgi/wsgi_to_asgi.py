@@ -89,13 +89,14 @@ class WsgiToAsgiInstance:
                 name contains ``_``.
         """
         root_path: str = scope.get("root_path", "") or ""
+        script_name = root_path.rstrip("/")
         path: str = scope["path"]
-        if root_path and (path == root_path or path.startswith(root_path.rstrip("/") + "/")):
-            path = path[len(root_path.rstrip("/")) :]
+        if root_path and (path == root_path or path.startswith(script_name + "/")):
+            path = path[len(script_name) :]
         scheme = scope.get("scheme", "http") or "http"
         environ: Environ = {
             "REQUEST_METHOD": scope["method"],
-            "SCRIPT_NAME": _latin1(root_path.rstrip("/")),
+            "SCRIPT_NAME": _latin1(script_name),
             "PATH_INFO": _latin1(path),
             "QUERY_STRING": bytes(scope.get("query_string", b"")).decode("latin-1"),
             "SERVER_PROTOCOL": "HTTP/" + str(scope.get("http_version", "1.1")),
@@ -300,18 +301,17 @@ class WsgiToAsgi:
         self.header_map = _headers.check_header_map(header_map)
         self.serialize = serialize
         if serialize:
-            self._pool = _Pool(1)
+            pool = _Pool(1)
         elif max_workers is None:
-            self._pool = _default_pool
+            pool = _default_pool
         else:
-            self._pool = _Pool(max_workers)
-        self._window = window
+            pool = _Pool(max_workers)
         # The instance holds no per-request state: one serves every request.
         self._instance = WsgiToAsgiInstance(
             wsgi_application,
             duplicate_header_limit,
             header_map=self.header_map,
-            pool=self._pool,
+            pool=pool,
             window=window,
             multithread=not serialize,
         )
@@ -319,7 +319,7 @@ class WsgiToAsgi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; ``http`` requests run on a worker thread."""
         kind: str = scope["type"]  # servers may send scope types of their own
-        if scope["type"] == "http":
+        if kind == "http":
             await self._instance(scope, receive, send)
             return
         if kind == "lifespan":
