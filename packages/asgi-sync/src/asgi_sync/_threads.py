@@ -432,6 +432,11 @@ async def _run_then_cancel(main: Coroutine[Any, Any, None]) -> None:
 _idle_loop_workers: list[_LoopWorker] = []
 
 
+def _acquire_loop_worker() -> _LoopWorker:
+    worker: _LoopWorker | None = _take_idle(_idle_loop_workers)
+    return worker if worker is not None else _LoopWorker()
+
+
 def _close_if_never_started(awaitable: object) -> None:
     """Close a coroutine that never ran (no "never awaited" warning for the user's code)."""
     if inspect.iscoroutine(awaitable) and inspect.getcoroutinestate(awaitable) == "CORO_CREATED":
@@ -447,9 +452,7 @@ def _run_in_fresh_loop(
     of ``asyncio.run``), with the error of that shutdown if it failed. ``main`` must report
     its own result and errors.
     """
-    worker: _LoopWorker | None = _take_idle(_idle_loop_workers)
-    if worker is None:
-        worker = _LoopWorker()
+    worker = _acquire_loop_worker()
     worker._put(functools.partial(worker._run_call, main, context, done))
 
 
@@ -471,7 +474,7 @@ class _PinnedLoop:
         """Queue ``main`` to run in ``context`` on the kept loop; ``done`` is set after it."""
         worker = self._worker
         if worker is None:
-            worker = self._worker = _take_idle(_idle_loop_workers) or _LoopWorker()
+            worker = self._worker = _acquire_loop_worker()
         worker._put(functools.partial(worker._run_pinned, main, context, done))
 
     def close(self) -> None:

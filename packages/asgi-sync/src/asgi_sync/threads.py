@@ -25,7 +25,13 @@ from typing import Any, Callable, Coroutine, TypeVar
 
 from asgi_local import bind_context_to_current_thread
 from asgi_sync._context import _copy_back, _TaskContext
-from asgi_sync._threads import _acquire_runner, _LoopRunner, _run_on_pooled_thread, _thread_state
+from asgi_sync._threads import (
+    _acquire_runner,
+    _LoopRunner,
+    _run_on_pooled_thread,
+    _start_task,
+    _thread_state,
+)
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -165,23 +171,13 @@ async def _bound(coroutine: Coroutine[Any, Any, None]) -> None:
     await coroutine
 
 
-if sys.version_info >= (3, 11):
-
-    def _create_task(
-        loop: asyncio.AbstractEventLoop,
-        coroutine: Coroutine[Any, Any, None],
-        context: contextvars.Context,
-    ) -> None:
-        loop.create_task(_bound(coroutine), context=context)
-
-else:
-
-    def _create_task(
-        loop: asyncio.AbstractEventLoop,
-        coroutine: Coroutine[Any, Any, None],
-        context: contextvars.Context,
-    ) -> None:
-        context.run(loop.create_task, _bound(coroutine))
+def _create_task(
+    loop: asyncio.AbstractEventLoop,
+    coroutine: Coroutine[Any, Any, None],
+    context: contextvars.Context,
+) -> None:
+    # Wraps on the loop's thread, so a closed loop leaves no unawaited `_bound` behind.
+    _start_task(loop, _bound(coroutine), context)
 
 
 def start_task(
