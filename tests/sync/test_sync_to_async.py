@@ -362,10 +362,12 @@ async def test_thread_sensitive_context_reuses_pooled_threads() -> None:
             return await sync_to_async(ident)()
 
     await request()
+    # Idle threads left by earlier tests may exit meanwhile, so the count may drop;
+    # what must not happen is one new thread per context.
     before = threading.active_count()
-    for _ in range(20):
-        await request()
-    assert threading.active_count() == before
+    served = {await request() for _ in range(20)}
+    assert threading.active_count() <= before
+    assert len(served) < 10  # one thread per context would give 20
     assert not SyncToAsync.context_to_thread_executor
 
 
