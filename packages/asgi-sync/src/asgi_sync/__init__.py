@@ -65,6 +65,7 @@ from asgi_sync._threads import (
     _thread_state,
     _Worker,
 )
+from asgi_sync._wake import _waker_for
 from asgi_sync.current_thread_executor import CurrentThreadExecutor as CurrentThreadExecutor
 
 if sys.version_info >= (3, 10):
@@ -425,6 +426,7 @@ class SyncToAsync(Generic[_P, _R]):
         task_context = _TaskContext()
         exc_info = sys.exc_info()
         thread_handler = self.thread_handler
+        call_soon = _waker_for(loop).call_soon
 
         def work() -> None:
             if future.done():  # the awaiting task was cancelled before we started
@@ -433,12 +435,12 @@ class SyncToAsync(Generic[_P, _R]):
                 result = thread_handler(loop, exc_info, task_context, func, child)
             except BaseException as exc:
                 try:
-                    loop.call_soon_threadsafe(_set_exception, future, exc)
+                    call_soon(loop, _set_exception, future, exc)
                 except RuntimeError:  # the loop is closed: nobody waits any more
                     pass
             else:
                 try:
-                    loop.call_soon_threadsafe(_set_result, future, result)
+                    call_soon(loop, _set_result, future, result)
                 except RuntimeError:
                     pass
 

@@ -11,6 +11,8 @@ code they run behaves exactly as code run by [sync_to_async][asgi_sync.sync_to_a
 - [ThreadCall][asgi_sync.threads.ThreadCall] is the link between an awaiting task and the sync
   code it runs on such a thread: a fresh copy of the task's context, changes copied back, and
   the thread counted as a `sync_to_async` thread of the task's loop.
+- [call_soon_coalesced][asgi_sync.threads.call_soon_coalesced] hands results back to the
+  loop: many calls made while the loop is busy share one wake-up of it.
 - [LoopThread][asgi_sync.threads.LoopThread] lends out one of the pooled event-loop threads
   `async_to_sync` uses from plain sync code, and
   [start_task][asgi_sync.threads.start_task] starts a coroutine there in a given context.
@@ -32,13 +34,14 @@ from asgi_sync._threads import (
     _start_task,
     _thread_state,
 )
+from asgi_sync._wake import _waker_for
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
 else:
     from typing_extensions import ParamSpec
 
-__all__ = ("LoopThread", "ThreadCall", "run_in_pooled_thread", "start_task")
+__all__ = ("LoopThread", "ThreadCall", "call_soon_coalesced", "run_in_pooled_thread", "start_task")
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -57,6 +60,28 @@ def run_in_pooled_thread(job: Callable[[], None]) -> None:
             exception escaping it is lost with the thread's state).
     """
     _run_on_pooled_thread(job)
+
+
+def call_soon_coalesced(
+    loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: Any
+) -> None:
+    """Run `callback(*args)` on `loop`'s thread soon, like `loop.call_soon_threadsafe`.
+
+    Any thread may call this. `loop.call_soon_threadsafe` wakes the loop (a system call, and
+    a GIL hand-off on the calling thread) on every call; here, calls made while an earlier
+    one still waits to run join it and share its one wake-up. Under load, when the loop is
+    busy anyway, most calls then cost a list append. asgi_sync hands `sync_to_async`
+    results back this way.
+
+    Differences from `loop.call_soon_threadsafe`: callbacks run in an empty context (not a
+    copy of the caller's), in the order of the calls made through this function, and
+    no handle is returned (nothing can be cancelled). An exception from `callback` goes to
+    the loop's exception handler, as from any callback.
+
+    Raises:
+        RuntimeError: When the loop is closed.
+    """
+    _waker_for(loop).call_soon(loop, callback, *args)
 
 
 def _bind_and_call(func: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> _R:

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Union
 
+from asgi_sync.threads import call_soon_coalesced
 from asgi_wsgi._types import ClientDisconnected, Receive, SendEvent
 
 
@@ -83,7 +84,7 @@ class _BodyStream:
             self._cond.notify_all()
             paused, self._paused = self._paused, None
         if paused is not None:
-            self._loop.call_soon_threadsafe(_set_result, paused)
+            call_soon_coalesced(self._loop, _set_result, paused)
 
     # --- WSGI thread side -----------------------------------------------------------------
     def _wait_for(self, enough: int) -> None:
@@ -102,7 +103,7 @@ class _BodyStream:
         paused = self._paused
         if paused is not None and (force or len(self._buffer) < self._window):
             self._paused = None
-            self._loop.call_soon_threadsafe(_set_result, paused)
+            call_soon_coalesced(self._loop, _set_result, paused)
 
     def _take(self, size: int) -> bytes:
         data = bytes(self._buffer[:size])
@@ -205,7 +206,7 @@ class _Response:
         finally:
             lock.release()
         if waiter is not None:
-            self._loop.call_soon_threadsafe(_set_result, waiter)
+            call_soon_coalesced(self._loop, _set_result, waiter)
         if space is not None:
             space.wait()
             if self.disconnected:
@@ -222,7 +223,7 @@ class _Response:
         finally:
             lock.release()
         if waiter is not None:
-            self._loop.call_soon_threadsafe(_set_result, waiter)
+            call_soon_coalesced(self._loop, _set_result, waiter)
 
     # --- event loop side -----------------------------------------------------------------
     def take(self) -> list[_Item] | asyncio.Future[None]:
