@@ -51,14 +51,16 @@ def test_sync_and_async_views_on_one_keep_alive_connection(base_url: str) -> Non
 @pytest.mark.timeout(30)
 async def test_concurrent_requests(base_url: str) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        slow = [client.get("/async/", params={"sleep": "0.5", "name": str(i)}) for i in range(8)]
-        responses = await asyncio.gather(*slow)
-        elapsed = loop.time() - started
+        # Each view waits until all eight are in flight at once: served one after another,
+        # the first would give up after 5 s and answer together=False.
+        group = f"overlap-{id(client)}"
+        waiting = [
+            client.get("/async/", params={"together": f"{group}:8", "name": str(i)})
+            for i in range(8)
+        ]
+        responses = await asyncio.gather(*waiting)
         assert [r.json()["hello"] for r in responses] == [str(i) for i in range(8)]
-        # Eight half-second async views overlap on the loop: far less than 8 x 0.5 s.
-        assert elapsed < 2.5, elapsed
+        assert all(r.json()["together"] is True for r in responses)
 
         before = (await client.get("/async/")).json()["count"]
         hits = await asyncio.gather(

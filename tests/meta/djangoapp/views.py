@@ -27,11 +27,36 @@ def sync_hit(request: HttpRequest) -> JsonResponse:
     )
 
 
+# ?together=N: how many requests of each group are waiting for the rest of it (on the loop).
+_arrived: dict[str, int] = {}
+_all_arrived: dict[str, asyncio.Event] = {}
+
+
+async def _wait_for_group(group: str, size: int) -> bool:
+    """Wait until `size` requests of `group` are in this view at once; False after 5 s."""
+    event = _all_arrived.setdefault(group, asyncio.Event())
+    _arrived[group] = _arrived.get(group, 0) + 1
+    if _arrived[group] >= size:
+        event.set()
+    try:
+        await asyncio.wait_for(event.wait(), 5)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
 async def async_hello(request: HttpRequest) -> JsonResponse:
-    """Sleep on the loop (so concurrent requests overlap), then count rows via sync_to_async."""
+    """Sleep on the loop (or wait for `together` requests to be here at once), then count."""
+    together = None
+    if "together" in request.GET:
+        group, _, size = request.GET["together"].partition(":")
+        together = await _wait_for_group(group, int(size))
     await asyncio.sleep(float(request.GET.get("sleep", "0")))
     count = await sync_to_async(Hit.objects.count)()
-    return JsonResponse({"hello": request.GET.get("name", "world"), "count": count})
+    body = {"hello": request.GET.get("name", "world"), "count": count}
+    if together is not None:
+        body["together"] = together
+    return JsonResponse(body)
 
 
 def sync_group_send(request: HttpRequest) -> JsonResponse:
