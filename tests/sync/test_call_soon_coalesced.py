@@ -237,3 +237,66 @@ def test_a_forked_child_gets_fresh_wakers() -> None:
         release.set()
         thread.join(5)
         loop.close()
+
+
+@pytest.mark.timeout(20)
+def test_two_loops_on_two_threads_drain_at_the_same_time() -> None:
+    """A drain running on one loop's thread does not stop another loop's drain."""
+    inside_first = threading.Event()
+    second_ran = threading.Event()
+    outcome: list[bool] = []
+    first_loop = asyncio.new_event_loop()
+    second_loop = asyncio.new_event_loop()
+
+    def hold_the_first_drain() -> None:
+        inside_first.set()
+        outcome.append(second_ran.wait(5))
+
+    async def first_main() -> None:
+        done = asyncio.Event()
+        call_soon_coalesced(first_loop, hold_the_first_drain)
+        call_soon_coalesced(first_loop, done.set)
+        await done.wait()
+
+    async def second_main() -> None:
+        assert inside_first.wait(5)  # the first loop's thread is inside its drain now
+        done = asyncio.Event()
+        call_soon_coalesced(second_loop, second_ran.set)
+        call_soon_coalesced(second_loop, done.set)
+        await done.wait()
+        again = asyncio.Event()  # and the waker still works afterwards
+        call_soon_coalesced(second_loop, again.set)
+        await again.wait()
+
+    first = threading.Thread(target=_run_with_loop, args=(first_loop, first_main()))
+    first.start()
+    try:
+        _run_with_loop(second_loop, second_main())
+    finally:
+        first.join(10)
+    assert outcome == [True]
+    assert second_ran.is_set()
+
+
+@pytest.mark.timeout(10)
+def test_callbacks_after_a_keyboard_interrupt_run_when_the_loop_runs_again() -> None:
+    loop = asyncio.new_event_loop()
+    ran: list[int] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        # The loop is not running: all three join one drain.
+        call_soon_coalesced(loop, ran.append, 1)
+        call_soon_coalesced(loop, interrupt)
+        call_soon_coalesced(loop, ran.append, 2)
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(loop.create_future())  # only the interrupt ends it
+        assert ran == [1]
+        finished: asyncio.Future[None] = loop.create_future()
+        call_soon_coalesced(loop, finished.set_result, None)
+        loop.run_until_complete(finished)
+        assert ran == [1, 2]
+    finally:
+        loop.close()

@@ -21,10 +21,6 @@ __all__ = ("_LoopWaker", "_waker_for")
 
 _Callback = Tuple[Callable[..., object], Tuple[Any, ...]]
 
-# The drains run in an empty context: the callbacks are asgi_sync's and asgi_wsgi's own
-# (setting futures' results), which need none, and no caller's context leaks into them.
-_EMPTY_CONTEXT = contextvars.Context()
-
 
 class _LoopWaker:
     """Schedule callbacks on one event loop from any thread, coalescing the wake-ups.
@@ -56,26 +52,47 @@ class _LoopWaker:
         self._pending = [(callback, args)]
         lock.release()
         try:
-            loop.call_soon_threadsafe(self._drain, loop, context=_EMPTY_CONTEXT)
+            self._schedule_drain(loop)
         except BaseException:
             with lock:
                 self._pending = None  # the loop is closed: nothing will drain them
             raise
+
+    def _schedule_drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A new empty context each time: the callbacks (asgi_sync's and asgi_wsgi's own, which
+        # set futures' results) need none, and one Context object cannot be entered by two
+        # loops' threads at once, as one shared empty context would be.
+        loop.call_soon_threadsafe(self._drain, loop, context=contextvars.Context())
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         lock = self._lock
         lock.acquire()
         pending, self._pending = self._pending, None
         lock.release()
-        for callback, args in pending or ():
+        if pending is None:
+            return
+        for index, (callback, args) in enumerate(pending):
             try:
                 callback(*args)
             except (SystemExit, KeyboardInterrupt):
+                # The loop stops here, as for any callback; the rest run when it runs again.
+                self._put_back(loop, pending[index + 1 :])
                 raise
             except BaseException as exc:  # as the loop reports a failing call_soon callback
                 loop.call_exception_handler(
                     {"message": f"Exception in callback {callback!r}", "exception": exc}
                 )
+
+    def _put_back(self, loop: asyncio.AbstractEventLoop, rest: list[_Callback]) -> None:
+        if not rest:
+            return
+        with self._lock:
+            pending = self._pending
+            if pending is not None:  # a drain is scheduled already: go first in it
+                pending[:0] = rest
+                return
+            self._pending = rest
+        self._schedule_drain(loop)
 
 
 class _DirectWaker(_LoopWaker):
@@ -86,7 +103,7 @@ class _DirectWaker(_LoopWaker):
     def call_soon(
         self, loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: Any
     ) -> None:
-        loop.call_soon_threadsafe(callback, *args, context=_EMPTY_CONTEXT)
+        loop.call_soon_threadsafe(callback, *args, context=contextvars.Context())
 
 
 _direct = _DirectWaker()
