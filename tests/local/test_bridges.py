@@ -29,7 +29,7 @@ def bridge_call(func: Callable[[], Any]) -> Any:
         bind_context_to_current_thread()
         result.append(func())
 
-    thread = threading.Thread(target=context.run, args=(body,))
+    thread = threading.Thread(daemon=True, target=context.run, args=(body,))
     thread.start()
     thread.join(10)
     assert not thread.is_alive()
@@ -119,7 +119,9 @@ def test_copy_without_bind_stays_invisible_after_binding_elsewhere() -> None:
     unbound = contextvars.copy_context()
     assert bridge_call(lambda: read(local)) == "caller"
     seen: list[Any] = []
-    thread = threading.Thread(target=unbound.run, args=(lambda: seen.append(read(local)),))
+    thread = threading.Thread(
+        daemon=True, target=unbound.run, args=(lambda: seen.append(read(local)),)
+    )
     thread.start()
     thread.join(10)
     assert seen == [MISSING]

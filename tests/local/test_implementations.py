@@ -162,7 +162,8 @@ def test_thread_tokens_are_per_thread_and_stable() -> None:
     assert _state.current_token() is mine
     seen: list[object] = []
     threads = [
-        threading.Thread(target=lambda: seen.append(_state.current_token())) for _ in range(8)
+        threading.Thread(daemon=True, target=lambda: seen.append(_state.current_token()))
+        for _ in range(8)
     ]
     for thread in threads:
         thread.start()

@@ -306,7 +306,7 @@ def run_in_thread(target: Any, *args: Any) -> Any:
         except BaseException as exc:  # re-raised on the caller's thread
             errors.append(exc)
 
-    thread = threading.Thread(target=body)
+    thread = threading.Thread(daemon=True, target=body)
     thread.start()
     thread.join(10)
     assert not thread.is_alive()
@@ -367,7 +367,9 @@ def test_thread_inherit_context_does_not_see_values() -> None:
     seen: list[Any] = []
     context = contextvars.copy_context()
     if sys.version_info >= (3, 14):  # always true (skipif); tells mypy Thread takes `context`
-        thread = threading.Thread(target=lambda: seen.append(read(local)), context=context)
+        thread = threading.Thread(
+            daemon=True, target=lambda: seen.append(read(local)), context=context
+        )
         thread.start()
         thread.join(10)
     assert seen == [MISSING]
@@ -390,7 +392,7 @@ def body():
     local.value = "thread"
     seen["own"] = local.value
 
-thread = threading.Thread(target=body)
+thread = threading.Thread(daemon=True, target=body)
 thread.start()
 thread.join(10)
 seen["main after"] = local.value
@@ -443,7 +445,7 @@ def test_many_threads(thread_critical: bool) -> None:
                 del local.value
         barrier.wait()
 
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    threads = [threading.Thread(daemon=True, target=body, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:

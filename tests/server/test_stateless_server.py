@@ -563,7 +563,7 @@ def test_run_works_in_a_thread_without_a_loop_and_stops_on_keyboard_interrupt(
         except BaseException as exc:  # recorded for the assertion below
             outcome.append(exc)
 
-    thread = threading.Thread(target=target)
+    thread = threading.Thread(daemon=True, target=target)
     thread.start()
     thread.join(10)
     assert not thread.is_alive()
@@ -585,7 +585,7 @@ def test_run_returns_when_handle_returns() -> None:
 
     server = Server(app)
     # In a fresh thread: asyncio.run() there leaves the main thread's loop alone.
-    thread = threading.Thread(target=server.run)
+    thread = threading.Thread(daemon=True, target=server.run)
     thread.start()
     thread.join(10)
     assert not thread.is_alive()

@@ -277,7 +277,7 @@ def test_concurrent_plain_sync_callers_each_get_their_own_loop() -> None:
         loops.append(id(asyncio.get_running_loop()))
         await asyncio.get_running_loop().run_in_executor(None, barrier.wait)
 
-    threads = [threading.Thread(target=async_to_sync(meet)) for _ in range(2)]
+    threads = [threading.Thread(daemon=True, target=async_to_sync(meet)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

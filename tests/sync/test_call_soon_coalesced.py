@@ -58,7 +58,7 @@ def test_calls_made_while_the_loop_is_busy_share_one_wakeup() -> None:
                 if posted == threads:
                     all_posted.set()
 
-        workers = [threading.Thread(target=post, args=(n,)) for n in range(threads)]
+        workers = [threading.Thread(daemon=True, target=post, args=(n,)) for n in range(threads)]
         before = loop.wakeups
         for worker in workers:
             worker.start()
@@ -84,7 +84,7 @@ def test_an_idle_loop_is_woken_for_each_call() -> None:
     async def main() -> int:
         for expected in range(1, 21):
             ran = asyncio.Event()
-            thread = threading.Thread(target=call_soon_coalesced, args=(loop, ran.set))
+            thread = threading.Thread(daemon=True, target=call_soon_coalesced, args=(loop, ran.set))
             thread.start()
             await asyncio.wait_for(ran.wait(), 5)
             thread.join(5)
@@ -110,7 +110,7 @@ def test_callbacks_run_in_an_empty_context() -> None:
             done.set()
 
         request_id.set("from-the-loop")
-        threading.Thread(target=caller).start()
+        threading.Thread(daemon=True, target=caller).start()
         await asyncio.wait_for(done.wait(), 5)
 
     _run_with_loop(loop, main())
@@ -135,7 +135,7 @@ def test_a_failing_callback_is_reported_and_the_others_still_run() -> None:
             call_soon_coalesced(loop, ran.append, 2)
             gate.set()
 
-        threading.Thread(target=caller).start()
+        threading.Thread(daemon=True, target=caller).start()
         assert gate.wait(5)  # the loop is blocked: all three join one drain
         finished = asyncio.Event()
         call_soon_coalesced(loop, finished.set)
@@ -166,7 +166,7 @@ def test_a_call_joining_a_pending_drain_of_a_loop_closed_since_raises() -> None:
 def test_the_waker_does_not_keep_a_closed_loop_alive() -> None:
     async def main(loop: asyncio.AbstractEventLoop) -> None:
         done = asyncio.Event()
-        threading.Thread(target=call_soon_coalesced, args=(loop, done.set)).start()
+        threading.Thread(daemon=True, target=call_soon_coalesced, args=(loop, done.set)).start()
         await asyncio.wait_for(done.wait(), 5)
 
     loop = asyncio.new_event_loop()
@@ -223,7 +223,7 @@ def test_a_forked_child_gets_fresh_wakers() -> None:
             holding.set()
             release.wait(10)
 
-    thread = threading.Thread(target=hold_the_lock)
+    thread = threading.Thread(daemon=True, target=hold_the_lock)
     thread.start()
     assert holding.wait(5)
     loop = asyncio.new_event_loop()
@@ -268,7 +268,7 @@ def test_two_loops_on_two_threads_drain_at_the_same_time() -> None:
         call_soon_coalesced(second_loop, again.set)
         await again.wait()
 
-    first = threading.Thread(target=_run_with_loop, args=(first_loop, first_main()))
+    first = threading.Thread(daemon=True, target=_run_with_loop, args=(first_loop, first_main()))
     first.start()
     try:
         _run_with_loop(second_loop, second_main())

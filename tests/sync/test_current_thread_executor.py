@@ -18,7 +18,7 @@ def test_runs_submitted_work_on_the_waiting_thread() -> None:
     def other_thread() -> None:
         done.set_result(executor.submit(threading.get_ident).result(5))
 
-    threading.Thread(target=other_thread).start()
+    threading.Thread(daemon=True, target=other_thread).start()
     executor.run_until_future(done)
     assert done.result() == threading.get_ident()
 
@@ -40,7 +40,7 @@ def test_run_from_another_thread_is_refused() -> None:
         except RuntimeError as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=other)
+    thread = threading.Thread(daemon=True, target=other)
     thread.start()
     thread.join(5)
     assert len(errors) == 1
@@ -67,7 +67,7 @@ def test_after_finishing_submissions_go_to_the_old_executor_or_fail() -> None:
             results.append(str(exc))
         all_done.set_result(None)
 
-    threading.Thread(target=other).start()
+    threading.Thread(daemon=True, target=other).start()
     outer.run_until_future(all_done)
     assert results[0] == "via outer"
     assert "already quit" in str(results[1])
@@ -84,6 +84,6 @@ def test_exceptions_are_delivered_to_the_future() -> None:
     def other() -> None:
         result.set_result(executor.submit(fail).exception(5))
 
-    threading.Thread(target=other).start()
+    threading.Thread(daemon=True, target=other).start()
     executor.run_until_future(result)
     assert isinstance(result.result(), ZeroDivisionError)

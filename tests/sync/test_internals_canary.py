@@ -81,7 +81,9 @@ async def test_single_thread_executor_can_be_replaced() -> None:
         def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
             self.calls += 1
             future: Future[Any] = Future()
-            threading.Thread(target=lambda: future.set_result(fn(*args, **kwargs))).start()
+            threading.Thread(
+                daemon=True, target=lambda: future.set_result(fn(*args, **kwargs))
+            ).start()
             return future
 
     recording = Recording()

@@ -91,7 +91,7 @@ def test_unrelated_thread_does_not_see_the_value() -> None:
     local = Local()
     local.value = "here"
     seen: list[bool] = []
-    thread = threading.Thread(target=lambda: seen.append(hasattr(local, "value")))
+    thread = threading.Thread(daemon=True, target=lambda: seen.append(hasattr(local, "value")))
     thread.start()
     thread.join(5)
     assert seen == [False]

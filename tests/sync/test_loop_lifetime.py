@@ -203,7 +203,7 @@ def test_concurrent_callers_with_nesting_each_close_their_loops() -> None:
     def run(index: int) -> None:
         threads_results[index] = caller(index * 50)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
+    threads = [threading.Thread(daemon=True, target=run, args=(i,)) for i in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -374,7 +374,7 @@ _IDLE_SCRIPT = textwrap.dedent(
     def burst(base):
         for n in range(base, base + 25):
             assert async_to_sync(nested)(n) == n
-    callers = [threading.Thread(target=burst, args=(i * 25,)) for i in range(8)]
+    callers = [threading.Thread(daemon=True, target=burst, args=(i * 25,)) for i in range(8)]
     for caller in callers:
         caller.start()
     for caller in callers:
@@ -473,7 +473,7 @@ _RACE_SCRIPT = textwrap.dedent(
         out.append(asyncio.run(asyncio.wait_for(many(rng), 20)) == list(range(150)))
 
     out = []
-    threads = [threading.Thread(target=caller, args=(seed, out)) for seed in range(6)]
+    threads = [threading.Thread(daemon=True, target=caller, args=(seed, out)) for seed in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -116,7 +116,7 @@ def test_concurrent_streaming_responses_overlap() -> None:
         connection.close()
 
     with _uvicorn(WsgiToAsgi(app, max_workers=8)) as port:
-        threads = [threading.Thread(target=fetch, args=(port,)) for _ in range(4)]
+        threads = [threading.Thread(daemon=True, target=fetch, args=(port,)) for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -186,7 +186,9 @@ events: list[str] = []
 @contextmanager
 def _wsgiref(app: Any) -> Iterator[int]:
     server: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread = threading.Thread(
+        daemon=True, target=server.serve_forever, kwargs={"poll_interval": 0.05}
+    )
     thread.start()
     try:
         yield int(server.server_address[1])
