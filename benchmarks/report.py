@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ("TARGETS", "http_targets", "memory_checks", "micro_checks", "plots", "render")
 
 import os
+import statistics
 from typing import Any, Dict, List, Optional, Tuple
 
 from benchmarks._harness import Group, Target
@@ -32,6 +33,22 @@ Check = Tuple[str, str, Optional[bool]]  # (what, measured, passed)
 
 def _fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}\u00d7"
+
+
+def _paired_ratio(http: Dict[str, Any], scenario: str, top: str, bottom: str) -> float | None:
+    """Median over rounds of `top`'s req/s / `bottom`'s req/s, measured in the same round.
+
+    Each round runs every implementation back to back, so pairing within rounds cancels the
+    machine getting faster or slower between rounds. Runs saved before rounds were kept fall
+    back to the ratio of the medians.
+    """
+    rounds = http.get("rounds", {}).get(scenario)
+    if rounds:
+        ratios = [r[top] / r[bottom] for r in rounds if r.get(top) and r.get(bottom)]
+        return statistics.median(ratios) if ratios else None
+    by_impl = http.get("wrk", {}).get(scenario, {})
+    upper, lower = by_impl.get(top, {}).get("rps"), by_impl.get(bottom, {}).get("rps")
+    return upper / lower if upper and lower else None
 
 
 def _mark(passed: bool | None) -> str:
@@ -70,11 +87,8 @@ def memory_checks(memory: List[Dict[str, Any]]) -> List[Check]:
 
 def http_targets(http: Dict[str, Any]) -> List[Check]:
     checks: List[Check] = []
-    small = http.get("wrk", {}).get("GET 13 B", {})
-    ours = small.get("asgi_wsgi", {}).get("rps")
     for other, limit in (("native ASGI", 0.50), ("a2wsgi", 2.5)):
-        base = small.get(other, {}).get("rps")
-        ratio = ours / base if ours and base else None
+        ratio = _paired_ratio(http, "GET 13 B", "asgi_wsgi", other)
         checks.append(
             (
                 f"WSGI GET 13 B req/s: ≥ {limit:g}\u00d7 {other}",
@@ -287,23 +301,24 @@ def _http_section(http: Dict[str, Any], images: List[str]) -> List[str]:
         out += ["![WSGI adapters: requests per second](assets/bench/wsgi.png)", ""]
     out += [
         f"`wrk` for {http['seconds']:g} s per sample, {http['connections']} connections, "
-        f"median of {http['repeats']} alternating samples.",
+        f"median of {http['repeats']} alternating samples. A round runs every implementation "
+        "back to back (the order rotates between rounds); the two ratio columns, and the "
+        "targets, are medians of ratios taken within a round, so a machine that speeds up or "
+        "slows down between rounds does not skew them.",
         "",
         "| scenario | implementation | req/s (median) | req/s (min) | p50 ms | p99 ms "
         "| \u00d7 native | ours \u00d7 this |",
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for scenario, by_impl in http["wrk"].items():
-        native = by_impl.get("native ASGI", {}).get("rps")
-        ours = by_impl.get("asgi_wsgi", {}).get("rps")
         for impl, r in by_impl.items():
             label = "ours (asgi_wsgi)" if impl == "asgi_wsgi" else impl
             bad = f" ({r['non_2xx']:.0f} non-2xx)" if r.get("non_2xx") else ""
             out.append(
                 f"| {scenario} | {label} | {r['rps']:,.0f}{bad} | {r['rps_min']:,.0f} "
                 f"| {r.get('p50_ms', float('nan')):.2f} | {r.get('p99_ms', float('nan')):.2f} "
-                f"| {_fmt_ratio(r['rps'] / native if native else None)} "
-                f"| {_fmt_ratio(ours / r['rps'] if ours else None)} |"
+                f"| {_fmt_ratio(_paired_ratio(http, scenario, impl, 'native ASGI'))} "
+                f"| {_fmt_ratio(_paired_ratio(http, scenario, 'asgi_wsgi', impl))} |"
             )
     mib = http["upload_bytes"] >> 20
     out += [

@@ -321,13 +321,18 @@ def http_results(quick: bool, outdir: str) -> Dict[str, Any]:
 
         for name, (path, script) in scenarios.items():
             runs: Dict[str, List[Dict[str, float]]] = {impl: [] for impl in order}
+            rounds: List[Dict[str, float]] = []  # req/s of each implementation, per round
             for repeat in range(repeats):
                 shift = repeat % len(order)
+                this_round: Dict[str, float] = {}
                 for impl in order[shift:] + order[:shift]:
                     url = live[impl].url + path
                     got = attempt(name, impl, lambda u=url, s=script: _wrk(u, seconds, s))
                     if got is not None:
                         runs[impl].append(got)
+                        this_round[impl] = got["rps"]
+                rounds.append(this_round)
+            results.setdefault("rounds", {})[name] = rounds
             results["wrk"][name] = {
                 impl: {key: statistics.median(r[key] for r in rs) for key in rs[0]}
                 | {"rps_min": min(r["rps"] for r in rs), "repeats": len(rs)}
