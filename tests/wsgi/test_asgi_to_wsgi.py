@@ -149,9 +149,8 @@ def test_early_close_tells_app_the_client_left(adapter_factory: Any) -> None:
     assert saw_disconnect.wait(5)
 
 
-@pytest.mark.timeout(20)
-def test_lifespan_runs_once_at_start_and_at_close() -> None:
-    events: list[str] = []
+def _lifespan_recording_app(events: list[str]) -> Any:
+    """An app that records each lifespan message type in `events` and answers GETs "ok"."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -164,7 +163,13 @@ def test_lifespan_runs_once_at_start_and_at_close() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    adapter = AsgiToWsgi(app, lifespan_timeout=5)
+    return app
+
+
+@pytest.mark.timeout(20)
+def test_lifespan_runs_once_at_start_and_at_close() -> None:
+    events: list[str] = []
+    adapter = AsgiToWsgi(_lifespan_recording_app(events), lifespan_timeout=5)
     for _ in range(3):
         assert b"".join(adapter(_environ(), _StartResponse())) == b"ok"
     assert events == ["lifespan.startup"]
@@ -176,19 +181,7 @@ def test_lifespan_runs_once_at_start_and_at_close() -> None:
 def test_forked_child_takes_a_new_loop_and_starts_again() -> None:
     """Simulate fork() by running the at-fork hook: the next request starts a new lifespan."""
     events: list[str] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                events.append(message["type"])
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    adapter = AsgiToWsgi(app, lifespan_timeout=5)
+    adapter = AsgiToWsgi(_lifespan_recording_app(events), lifespan_timeout=5)
     assert b"".join(adapter(_environ(), _StartResponse())) == b"ok"
     parent_loop, parent_lifespan = adapter._loop_thread, adapter._lifespan
     assert parent_loop is not None
