@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from asgi_wsgi import AsgiToWsgi, asgi_to_wsgi
+from asgi_wsgi import AsgiToWsgi, _fork
 
 
 def _environ(body: bytes = b"", **extra: Any) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def test_forked_child_takes_a_new_loop_and_starts_again() -> None:
     assert parent_loop is not None
     assert parent_lifespan is not None
     try:
-        asgi_to_wsgi._forget_parent_adapters()  # what os.register_at_fork runs in a child
+        _fork._forget_parent_state()  # what os.register_at_fork runs in a child
         assert b"".join(adapter(_environ(), _StartResponse())) == b"ok"
         assert adapter._loop_thread is not parent_loop
         assert events == ["lifespan.startup", "lifespan.startup"]

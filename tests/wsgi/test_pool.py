@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from asgi_wsgi import _pool
+from asgi_wsgi import _fork, _pool
 
 
 @pytest.mark.timeout(10)
@@ -84,7 +84,7 @@ def test_pool_starts_fresh_in_a_forked_child() -> None:
 
     pool.submit(busy)
     assert started.wait(5)
-    _pool._forget_parent_pools()  # what os.register_at_fork runs in a forked child
+    _fork._forget_parent_state()  # what os.register_at_fork runs in a forked child
     again = threading.Event()
     pool.submit(again.set)  # in the parent it would wait for `busy`
     assert again.wait(5)

@@ -7,14 +7,13 @@ keeps their number for one adapter at or below `max_workers`, queueing the calls
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import weakref
 from collections import deque
 from functools import partial
 from typing import Callable
 
 from asgi_sync.threads import run_in_pooled_thread
+from asgi_wsgi._fork import forget_in_forked_child
 
 logger = logging.getLogger("asgi_wsgi")
 
@@ -34,7 +33,7 @@ class _Pool:
         self._lock = threading.Lock()
         self._running = 0
         self._waiting: deque[_Job] = deque()
-        _pools.add(self)
+        forget_in_forked_child(self)
 
     def submit(self, job: _Job) -> None:
         """Run `job()` on a pooled thread now, or once a running job finishes."""
@@ -72,19 +71,6 @@ class _Pool:
             finally:
                 lock.release()
 
-
-# Every pool, so a forked child can reset them all at once instead of each submit() comparing
-# os.getpid() (a system call per request).
-_pools: weakref.WeakSet[_Pool] = weakref.WeakSet()
-
-
-def _forget_parent_pools() -> None:
-    for pool in list(_pools):
-        pool._forget_parent()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_parent_pools)
 
 _DEFAULT_MAX_WORKERS = 40
 _default_pool = _Pool(_DEFAULT_MAX_WORKERS)

@@ -13,16 +13,15 @@ import atexit
 import contextvars
 import http
 import logging
-import os
 import queue
 import threading
-import weakref
 from collections.abc import Iterator
 from typing import Any, TypeVar, Union, cast
 
 from asgi_sync.threads import LoopThread, start_task
 from asgi_sync.typing import HTTPResponseStartEvent, HTTPScope
 from asgi_wsgi import _headers
+from asgi_wsgi._fork import forget_in_forked_child
 from asgi_wsgi._lifespan import _Lifespan
 from asgi_wsgi._types import (
     ASGIApp,
@@ -194,7 +193,7 @@ class AsgiToWsgi:
         self._loop_thread: LoopThread | None = None
         self._lifespan: _Lifespan | None = None
         self._lock = threading.Lock()
-        _adapters.add(self)
+        forget_in_forked_child(self)
 
     def _forget_parent(self) -> None:
         # In a forked child, right after fork(): the parent's loop thread does not exist here,
@@ -369,20 +368,6 @@ class AsgiToWsgi:
                 # The WSGI server closed us early (client gone) or raised: tell the application.
                 exchange.disconnected = True
             loop.call_soon_threadsafe(exchange.wake, unanswered, unacknowledged)
-
-
-# Every adapter, so a forked child can drop the parent's loop threads at once instead of each
-# request comparing os.getpid() (a system call per request); the same scheme as `_pool`.
-_adapters: weakref.WeakSet[AsgiToWsgi] = weakref.WeakSet()
-
-
-def _forget_parent_adapters() -> None:
-    for adapter in list(_adapters):
-        adapter._forget_parent()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_parent_adapters)
 
 
 def _answer(
